@@ -1,0 +1,143 @@
+//! The FFmpeg command line for one camera: a pure function of its config, unit-tested.
+//!
+//! Latency decisions (measured with `scripts/bench`, see docs/latency.md):
+//! - `-flags low_delay` on the input disables the decoder's frame threading, which otherwise
+//!   holds back one frame per thread.
+//! - `-threads 1` on the MJPEG encoder for the same reason (frame-threaded encoders queue
+//!   frames); one core encodes 640 px JPEGs far faster than real time.
+//! - The frame-rate reduction is a `select` filter with a stateful expression instead of the
+//!   `fps` filter: `fps` must see the *next* input frame before it emits the current one,
+//!   which costs one camera frame interval (40 ms at 25 fps) on every frame.
+//! - `-fps_mode passthrough`: the raw MJPEG muxer would otherwise default to constant frame
+//!   rate and duplicate frames to fill the camera's nominal rate.
+
+use crate::cmdline::split_command;
+use crate::config::{CameraConfig, Transcoding};
+
+/// Where FFmpeg reads the camera from, decided by the URL scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Rtsp,
+    Http,
+    /// `lavfi:<filtergraph>`: FFmpeg's built-in test sources (the demo camera).
+    Lavfi,
+    /// `file:<path>`: a recorded clip played in real time, looped.
+    File,
+}
+
+impl SourceKind {
+    pub fn of(cam: &CameraConfig) -> SourceKind {
+        match cam.url.scheme() {
+            "http" | "https" => SourceKind::Http,
+            "lavfi" => SourceKind::Lavfi,
+            "file" => SourceKind::File,
+            _ => SourceKind::Rtsp,
+        }
+    }
+}
+
+/// Maps the spec's JPEG quality 1-100 (100 best) onto FFmpeg's MJPEG `-q:v` 2-31 (2 best).
+/// The system we replace passed 75 straight through, which FFmpeg clamps to 31: its worst.
+pub fn jpeg_qscale(quality: u8) -> u8 {
+    let q = f64::from(quality.clamp(1, 100));
+    (31.0 - (q - 1.0) * 29.0 / 99.0).round() as u8
+}
+
+/// The `select` expression that passes frames at `fps` without waiting for the next frame.
+/// `ld(0)` holds the time the next frame is due; a frame within a quarter interval of that is
+/// taken and the schedule advances by one interval (so 25 → 10 fps alternates gaps of 2 and 3
+/// frames); after a stall or a timestamp jump the schedule restarts at the current frame.
+pub fn rate_select_filter(fps: f64) -> String {
+    let p = 1.0 / fps;
+    let e = p / 4.0;
+    format!(
+        "select='if(gte(t,ld(0)-{e:.4})+gt(ld(0)-t,{two_p:.4}),st(0,if(gt(abs(t-ld(0)),{p:.4}),t,ld(0))+{p:.4})*0+1,0)'",
+        two_p = 2.0 * p
+    )
+}
+
+/// The effective JPEG quality: the camera's `ffmpeg.quality`, else the (overridden)
+/// transcoding quality.
+pub fn effective_quality(cam: &CameraConfig, tx: &Transcoding) -> u8 {
+    cam.ffmpeg.quality.unwrap_or(tx.quality)
+}
+
+/// The frame rate FFmpeg produces: `ffmpeg.output_framerate`, else the transcoding
+/// `capture_framerate`; `None` = every camera frame.
+pub fn ffmpeg_framerate(cam: &CameraConfig, tx: &Transcoding) -> Option<f64> {
+    cam.ffmpeg.output_framerate.or((tx.capture_framerate > 0.0).then_some(tx.capture_framerate))
+}
+
+/// FFmpeg's arguments (without the program name). Contains the camera URL with its
+/// credentials: never log it, log [`crate::redact::redact_url`] of it.
+pub fn ffmpeg_args(cam: &CameraConfig, tx: &Transcoding) -> Result<Vec<String>, String> {
+    let f = &cam.ffmpeg;
+    if let Some(command) = &f.command {
+        let args = split_command(command)?;
+        return Ok(args.into_iter().map(|a| a.replace("$url", cam.url.expose())).collect());
+    }
+    let mut a: Vec<String> = Vec::with_capacity(48);
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+    push(&["-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]);
+
+    // Input.
+    let kind = SourceKind::of(cam);
+    if f.use_wallclock_as_timestamps {
+        push(&["-use_wallclock_as_timestamps", "1"]);
+    }
+    match kind {
+        SourceKind::Rtsp => push(&["-rtsp_transport", cam.transport.as_str()]),
+        SourceKind::Lavfi => push(&["-re", "-f", "lavfi"]),
+        SourceKind::File => push(&["-re", "-stream_loop", "-1"]),
+        SourceKind::Http => {}
+    }
+    if let Some(size) = f.rtbufsize {
+        push(&["-rtbufsize", &size.to_string()]);
+    }
+    push(&["-fflags", f.fflags.as_deref().unwrap_or("+nobuffer+discardcorrupt")]);
+    push(&["-flags", f.flags.as_deref().unwrap_or("low_delay")]);
+    if let Some(avio) = &f.avioflags {
+        push(&["-avioflags", avio]);
+    }
+    a.extend(f.extra_input_args.iter().cloned());
+    let input = match kind {
+        SourceKind::Lavfi => cam.url.expose().trim_start_matches("lavfi:").to_string(),
+        _ => cam.url.expose().to_string(),
+    };
+    a.extend(["-i".to_string(), input]);
+
+    // Output: the live MJPEG preview on stdout.
+    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
+    push(&["-map", "0:v:0"]);
+    let mut filters = Vec::new();
+    if let Some(fps) = ffmpeg_framerate(cam, tx) {
+        filters.push(rate_select_filter(fps));
+    }
+    if let Some(scale) = &f.scale {
+        filters.push(format!("scale={scale}"));
+    }
+    if !filters.is_empty() {
+        push(&["-vf", &filters.join(",")]);
+    }
+    let codec = f.video_codec.as_deref().unwrap_or("mjpeg");
+    push(&["-c:v", codec]);
+    if codec == "mjpeg" {
+        push(&["-q:v", &jpeg_qscale(effective_quality(cam, tx)).to_string()]);
+    }
+    if let Some(bitrate) = &f.video_bitrate {
+        push(&["-b:v", bitrate]);
+    }
+    push(&["-threads", "1"]);
+    push(&["-fps_mode", f.fps_mode.as_deref().unwrap_or("passthrough")]);
+    push(&["-flush_packets", f.flush_packets.as_deref().unwrap_or("1")]);
+    if let Some(movflags) = &f.movflags {
+        push(&["-movflags", movflags]);
+    }
+    a.extend(f.extra_output_args.iter().cloned());
+    let format = f.output_format.as_deref().unwrap_or(&tx.output_format);
+    a.extend(["-f".to_string(), format.to_string(), "pipe:1".to_string()]);
+    Ok(a)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,272 @@
+//! `config.json`: the `server`, `mqtt`, `recording` and `transcoding` sections, each field with
+//! the default documented by the compatibility spec.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::reader::Section;
+use super::secret::Secret;
+
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub mqtt: MqttConfig,
+    pub recording: RecordingConfig,
+    pub transcoding: Transcoding,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    pub host: String,
+    pub port: u16,
+    /// `Access-Control-Allow-Origin`; `None` sends no CORS headers.
+    pub cors_allow_origin: Option<String>,
+    pub admin_token: Option<Secret>,
+    pub tls: TlsConfig,
+    /// Where per-camera FFmpeg logs go (`log_stderr: "file"`). panelcam extension.
+    pub log_dir: PathBuf,
+    /// Cap of each per-camera FFmpeg log file; one rotated copy is kept. panelcam extension.
+    pub log_file_max_bytes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsConfig {
+    pub enabled: bool,
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+#[derive(Clone, Debug)]
+pub struct MqttConfig {
+    pub enabled: bool,
+    pub broker_url: String,
+    pub client_id: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+    pub base_topic: String,
+    pub qos: u8,
+    pub retain: bool,
+    pub keep_alive_secs: u64,
+    pub publish_interval_secs: f64,
+    pub publish_picture_arrival: bool,
+    pub max_packet_size: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mp4Storage {
+    Disabled,
+    Filesystem,
+    Database,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseType {
+    Sqlite,
+    Postgresql,
+}
+
+/// Recording settings; a camera file may override the storage and retention fields.
+#[derive(Clone, Debug)]
+pub struct RecordingConfig {
+    pub enabled: bool,
+    pub frame_storage_enabled: bool,
+    pub mp4_storage_type: Mp4Storage,
+    pub hls_storage_enabled: bool,
+    pub database_type: DatabaseType,
+    pub database_path: PathBuf,
+    pub database_url: Option<Secret>,
+    pub max_frame_size: usize,
+    pub mp4_framerate: f64,
+    /// Legacy global frame retention; `frame_storage_retention` wins when both are set.
+    pub max_recording_age: Option<Duration>,
+    pub frame_storage_retention: Option<Duration>,
+    pub mp4_storage_retention: Option<Duration>,
+    pub hls_storage_retention: Option<Duration>,
+    pub mp4_segment_minutes: u64,
+    pub hls_segment_seconds: u64,
+    pub cleanup_interval_hours: f64,
+}
+
+impl RecordingConfig {
+    /// The frame retention that applies: `frame_storage_retention`, else `max_recording_age`.
+    pub fn frame_retention(&self) -> Option<Duration> {
+        self.frame_storage_retention.or(self.max_recording_age)
+    }
+}
+
+/// Live-preview transcoding; global in `config.json`, overridable per camera.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Transcoding {
+    pub output_format: String,
+    /// JPEG quality 1-100 (100 = best).
+    pub quality: u8,
+    /// Frames per second FFmpeg produces from the camera; 0 = every camera frame.
+    pub capture_framerate: f64,
+    /// Frames per second panelcam forwards to live clients; 0 = every captured frame.
+    pub output_framerate: f64,
+    pub channel_buffer_size: usize,
+    pub debug_capture: bool,
+    pub debug_duplicate_frames: bool,
+}
+
+impl Default for Transcoding {
+    fn default() -> Self {
+        Transcoding {
+            output_format: "mjpeg".into(),
+            quality: 75,
+            capture_framerate: 0.0,
+            output_framerate: 0.0,
+            channel_buffer_size: 50,
+            debug_capture: false,
+            debug_duplicate_frames: false,
+        }
+    }
+}
+
+/// A camera's `transcoding_override`: every field optional.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TranscodingOverride {
+    pub output_format: Option<String>,
+    pub quality: Option<u8>,
+    pub capture_framerate: Option<f64>,
+    pub output_framerate: Option<f64>,
+    pub channel_buffer_size: Option<usize>,
+    pub debug_capture: Option<bool>,
+    pub debug_duplicate_frames: Option<bool>,
+}
+
+impl Transcoding {
+    pub fn with_override(&self, o: &TranscodingOverride) -> Transcoding {
+        Transcoding {
+            output_format: o.output_format.clone().unwrap_or_else(|| self.output_format.clone()),
+            quality: o.quality.unwrap_or(self.quality),
+            capture_framerate: o.capture_framerate.unwrap_or(self.capture_framerate),
+            output_framerate: o.output_framerate.unwrap_or(self.output_framerate),
+            channel_buffer_size: o.channel_buffer_size.unwrap_or(self.channel_buffer_size),
+            debug_capture: o.debug_capture.unwrap_or(self.debug_capture),
+            debug_duplicate_frames: o.debug_duplicate_frames.unwrap_or(self.debug_duplicate_frames),
+        }
+    }
+}
+
+pub const OUTPUT_FORMATS: &[&str] = &["mjpeg"];
+
+/// Reads a transcoding section into overrides; `config.json` fills the gaps with defaults.
+pub fn read_transcoding_override(s: &Section) -> TranscodingOverride {
+    let o = TranscodingOverride {
+        output_format: s.opt_choice("output_format", OUTPUT_FORMATS),
+        quality: s.opt_u64("quality", 1..=100).map(|q| q as u8),
+        capture_framerate: s.opt_f64("capture_framerate", 0.0..=240.0),
+        output_framerate: s.opt_f64("output_framerate", 0.0..=240.0),
+        channel_buffer_size: s.opt_u64("channel_buffer_size", 1..=10_000).map(|n| n as usize),
+        debug_capture: s.opt_bool("debug_capture"),
+        debug_duplicate_frames: s.opt_bool("debug_duplicate_frames"),
+    };
+    s.finish();
+    o
+}
+
+impl Config {
+    /// Reads `config.json`'s root object.
+    pub fn read(root: &Section) -> Config {
+        Config {
+            server: read_server(&root.section("server")),
+            mqtt: read_mqtt(&root.section("mqtt")),
+            recording: read_recording(&root.section("recording")),
+            transcoding: Transcoding::default().with_override(&read_transcoding_override(&root.section("transcoding"))),
+        }
+    }
+}
+
+fn read_server(s: &Section) -> ServerConfig {
+    let tls_section = s.section("tls");
+    let tls = TlsConfig {
+        enabled: tls_section.bool("enabled", false),
+        cert_path: tls_section.string("cert_path", "certs/server.crt").into(),
+        key_path: tls_section.string("key_path", "certs/server.key").into(),
+    };
+    tls_section.finish();
+    let server = ServerConfig {
+        host: s.string("host", "0.0.0.0"),
+        port: s.u64("port", 1..=65535, 8080) as u16,
+        cors_allow_origin: if s.present("cors_allow_origin") {
+            s.opt_string("cors_allow_origin")
+        } else {
+            Some("*".into())
+        },
+        admin_token: s.opt_string("admin_token").map(Secret::new),
+        tls,
+        log_dir: s.string("log_dir", "logs").into(),
+        log_file_max_bytes: s.u64("log_file_max_bytes", 4096..=u64::MAX, 1 << 20),
+    };
+    s.finish();
+    server
+}
+
+fn read_mqtt(s: &Section) -> MqttConfig {
+    let m = MqttConfig {
+        enabled: s.bool("enabled", false),
+        broker_url: s.string("broker_url", "mqtt://127.0.0.1:1883"),
+        client_id: s.string("client_id", "panelcam"),
+        username: s.opt_string("username"),
+        password: s.opt_string("password").map(Secret::new),
+        base_topic: s.string("base_topic", "panelcam"),
+        qos: s.u64("qos", 0..=2, 0) as u8,
+        retain: s.bool("retain", false),
+        keep_alive_secs: s.u64("keep_alive_secs", 1..=65535, 60),
+        publish_interval_secs: s.f64("publish_interval_secs", 0.0..=86_400.0, 1.0),
+        publish_picture_arrival: s.bool("publish_picture_arrival", true),
+        max_packet_size: s.u64("max_packet_size", 1024..=268_435_456, 268_435_456),
+    };
+    if m.enabled && !(m.broker_url.starts_with("mqtt://") || m.broker_url.starts_with("mqtts://")) {
+        s.ctx().error(
+            &s.field("broker_url"),
+            format!("expected a URL starting with mqtt:// or mqtts://, found \"{}\"", m.broker_url),
+        );
+    }
+    s.finish();
+    m
+}
+
+pub const MP4_STORAGE_TYPES: &[&str] = &["disabled", "filesystem", "database"];
+
+pub fn parse_mp4_storage(s: &str) -> Mp4Storage {
+    match s {
+        "filesystem" => Mp4Storage::Filesystem,
+        "database" => Mp4Storage::Database,
+        _ => Mp4Storage::Disabled,
+    }
+}
+
+fn read_recording(s: &Section) -> RecordingConfig {
+    let database_type = match s.choice("database_type", &["sqlite", "postgresql"], "sqlite").as_str() {
+        "postgresql" => DatabaseType::Postgresql,
+        _ => DatabaseType::Sqlite,
+    };
+    let r = RecordingConfig {
+        enabled: s.bool("enabled", true),
+        frame_storage_enabled: s.bool("frame_storage_enabled", true),
+        mp4_storage_type: parse_mp4_storage(&s.choice("mp4_storage_type", MP4_STORAGE_TYPES, "disabled")),
+        hls_storage_enabled: s.bool("hls_storage_enabled", false),
+        database_type,
+        database_path: s.string("database_path", "recordings").into(),
+        database_url: s.opt_string("database_url").map(Secret::new),
+        max_frame_size: s.u64("max_frame_size", 1024..=256 << 20, 10 << 20) as usize,
+        mp4_framerate: s.f64("mp4_framerate", 0.1..=120.0, 5.0),
+        max_recording_age: s.opt_duration("max_recording_age"),
+        frame_storage_retention: s.opt_duration("frame_storage_retention"),
+        mp4_storage_retention: s.opt_duration("mp4_storage_retention"),
+        hls_storage_retention: s.opt_duration("hls_storage_retention"),
+        mp4_segment_minutes: s.u64("mp4_segment_minutes", 1..=1440, 5),
+        hls_segment_seconds: s.u64("hls_segment_seconds", 1..=600, 6),
+        cleanup_interval_hours: s.f64("cleanup_interval_hours", 0.001..=8760.0, 1.0),
+    };
+    if r.database_type == DatabaseType::Postgresql && r.database_url.is_none() {
+        s.ctx().error(
+            &s.field("database_url"),
+            "is required when database_type is \"postgresql\"; expected postgres://user:pass@host/[database]",
+        );
+    }
+    s.finish();
+    r
+}

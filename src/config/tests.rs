@@ -1,0 +1,163 @@
+use std::time::Duration;
+
+use super::*;
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("panelcam-cfg-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+    fn write(&self, name: &str, text: &str) -> PathBuf {
+        let p = self.0.join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+const SPEC_CONFIG: &str = r#"{
+  "server": {"host": "0.0.0.0", "port": 8080, "cors_allow_origin": "*", "admin_token": "your-secure-admin-token",
+             "tls": {"enabled": false, "cert_path": "certs/server.crt", "key_path": "certs/server.key"}},
+  "mqtt": {"enabled": true, "broker_url": "mqtt://192.168.1.4:1883", "client_id": "videoserver-${hostname}",
+           "base_topic": "Videoserver/${hostname}", "qos": 0, "retain": false, "keep_alive_secs": 60,
+           "publish_interval_secs": 1, "publish_picture_arrival": true, "max_packet_size": 268435456},
+  "recording": {"enabled": true, "database_path": "recordings", "max_frame_size": 10485760,
+                "max_recording_age": "7d", "cleanup_interval_hours": 1},
+  "transcoding": {"output_format": "mjpeg", "capture_framerate": 5, "output_framerate": 0,
+                  "channel_buffer_size": 50, "debug_capture": false, "debug_duplicate_frames": false}
+}"#;
+
+const SPEC_CAMERA: &str = r#"{
+  "enabled": true, "path": "/cam1", "url": "rtsp://admin007:pw%23x@192.168.1.10:554/stream1",
+  "transport": "tcp", "reconnect_interval": 5, "chunk_read_size": 8192, "token": "secure-cam1-token",
+  "ffmpeg": {"command": null, "use_wallclock_as_timestamps": true, "output_format": "mjpeg", "video_codec": "mjpeg",
+    "video_bitrate": "200k", "quality": 75, "output_framerate": 5, "scale": "640:-1", "movflags": null,
+    "rtbufsize": 65536, "fflags": "+nobuffer+discardcorrupt", "flags": "low_delay", "avioflags": "direct",
+    "fps_mode": "cfr", "flush_packets": "1", "extra_input_args": ["-analyzeduration", "100000", "-probesize", "100000"],
+    "extra_output_args": [], "log_stderr": "file"},
+  "mqtt": {"publish_interval": 5, "topic_name": "surveillance/cameras/cam1/image"},
+  "recording": {"frame_storage_enabled": true, "frame_storage_retention": "24h", "mp4_storage_type": "filesystem",
+    "mp4_storage_retention": "7d", "mp4_segment_minutes": 5},
+  "transcoding_override": {"output_format": "mjpeg", "quality": 75, "capture_framerate": 10, "output_framerate": 5,
+    "channel_buffer_size": 50, "debug_capture": false, "debug_duplicate_frames": false},
+  "ptz": {"enabled": true, "protocol": "onvif", "onvif_url": "http://10.0.0.9/onvif/device_service",
+    "username": "admin", "password": "pass"}
+}"#;
+
+#[test]
+fn spec_config_reads_without_problems() {
+    let dir = TempDir::new("spec");
+    let (config, warnings) = load_config(&dir.write("config.json", SPEC_CONFIG)).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(config.server.port, 8080);
+    assert_eq!(config.server.admin_token.as_ref().unwrap().expose(), "your-secure-admin-token");
+    assert_eq!(config.mqtt.client_id, format!("videoserver-{}", hostname()));
+    assert_eq!(config.recording.frame_retention(), Some(Duration::from_secs(7 * 86_400)));
+    assert_eq!(config.transcoding.capture_framerate, 5.0);
+    assert_eq!(config.transcoding.quality, 75);
+}
+
+#[test]
+fn spec_camera_reads_every_field() {
+    let dir = TempDir::new("cam");
+    let (cam, warnings) = load_camera_file(&dir.write("cam1.json", SPEC_CAMERA)).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(cam.id, "cam1");
+    assert_eq!(cam.path, "cam1");
+    assert_eq!(cam.url.password(), Some("pw%23x"));
+    assert_eq!(cam.chunk_read_size, 8192);
+    assert_eq!(cam.ffmpeg.extra_input_args.len(), 4);
+    assert_eq!(cam.ffmpeg.log_stderr, LogStderr::File);
+    assert_eq!(cam.ffmpeg.fps_mode.as_deref(), Some("cfr"));
+    assert_eq!(cam.mqtt.publish_interval, Some(5.0));
+    assert_eq!(cam.recording.mp4_storage_type, Some(Mp4Storage::Filesystem));
+    assert_eq!(cam.recording.frame_storage_retention, Some(Duration::from_secs(86_400)));
+    assert_eq!(cam.transcoding.capture_framerate, Some(10.0));
+    assert_eq!(cam.ptz.profile_token, "profile1");
+    assert!(cam.ptz.enabled);
+}
+
+#[test]
+fn minimal_files_get_documented_defaults() {
+    let dir = TempDir::new("min");
+    let (config, _) = load_config(&dir.write("config.json", "{}")).unwrap();
+    assert_eq!(config.server.host, "0.0.0.0");
+    assert_eq!(config.server.port, 8080);
+    assert_eq!(config.server.cors_allow_origin.as_deref(), Some("*"));
+    assert!(!config.mqtt.enabled);
+    assert_eq!(config.recording.mp4_segment_minutes, 5);
+    assert_eq!(config.recording.hls_segment_seconds, 6);
+    assert_eq!(config.recording.mp4_framerate, 5.0);
+    assert_eq!(config.recording.max_frame_size, 10 << 20);
+    assert_eq!(config.transcoding, Transcoding::default());
+    let (cam, _) =
+        load_camera_file(&dir.write("simple.json", r#"{"path": "/simple", "url": "rtsp://10.0.0.1/s"}"#)).unwrap();
+    assert!(cam.enabled);
+    assert_eq!(cam.transport, Transport::Tcp);
+    assert_eq!(cam.reconnect_interval, Duration::from_secs(5));
+    assert!(cam.ffmpeg.use_wallclock_as_timestamps);
+    assert_eq!(cam.ffmpeg.log_stderr, LogStderr::Off);
+    assert!(cam.token.is_none());
+}
+
+#[test]
+fn every_problem_is_listed_with_file_and_field() {
+    let dir = TempDir::new("bad");
+    let file = dir.write(
+        "cam9.json",
+        r#"{"path": "/a b", "url": "ftp://x", "transport": "sctp", "ffmpeg": {"quality": 0, "scale": "wide"},
+            "recording": {"mp4_storage_retention": "7 days"}, "colour": "red"}"#,
+    );
+    let problems = load_camera_file(&file).unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    for f in ["path", "url", "transport", "ffmpeg.quality", "ffmpeg.scale", "recording.mp4_storage_retention", "colour"]
+    {
+        assert!(fields.contains(&f), "missing {f} in {problems:#?}");
+    }
+    assert!(problems.iter().all(|p| p.file == file));
+    let colour = problems.iter().find(|p| p.field == "colour").unwrap();
+    assert_eq!(colour.severity, Severity::Warning);
+}
+
+#[test]
+fn broken_config_json_is_an_error_with_position() {
+    let dir = TempDir::new("broken");
+    let problems = load_config(&dir.write("config.json", "{\"server\": {\"port\": 80,}}")).unwrap_err();
+    assert_eq!(problems.len(), 1);
+    assert!(problems[0].message.contains("not valid JSON"), "{}", problems[0]);
+    let problems = load_config(&dir.write("config.json", r#"{"server": {"port": 99999}}"#)).unwrap_err();
+    assert_eq!(problems[0].field, "server.port");
+    let missing = load_config(&dir.0.join("nope.json")).unwrap_err();
+    assert!(missing[0].message.contains("cannot read file"));
+}
+
+#[test]
+fn a_broken_camera_does_not_hide_the_others() {
+    let dir = TempDir::new("set");
+    dir.write("a.json", r#"{"path": "/a", "url": "rtsp://h/a"}"#);
+    dir.write("b.json", r#"{"path": "/b", "url": "#);
+    dir.write("c.json", r#"{"path": "/a", "url": "rtsp://h/c"}"#);
+    dir.write("notes.txt", "not a camera");
+    let set = load_cameras(&dir.0);
+    let ids: Vec<&str> = set.cameras.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, vec!["a"]);
+    let rejected: Vec<&str> = set.rejected.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(rejected, vec!["b", "c"]);
+    assert!(set.rejected[1].problems[0].message.contains("already used"));
+}
+
+#[test]
+fn reserved_paths_are_refused() {
+    let dir = TempDir::new("reserved");
+    let problems = load_camera_file(&dir.write("x.json", r#"{"path": "/dashboard", "url": "rtsp://h/"}"#)).unwrap_err();
+    assert!(problems[0].message.contains("used by the server"));
+}

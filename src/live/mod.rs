@@ -1,0 +1,4 @@
+//! Live viewing over WebSocket.
+
+pub mod stream;
+pub mod upgrade;

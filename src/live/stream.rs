@@ -1,0 +1,59 @@
+//! The live MJPEG WebSocket: one binary message per JPEG, starting with the latest frame at
+//! once so a page shows a picture immediately, then every newer frame the client can take.
+//!
+//! A client that reads slowly is never queued for: while a send is pending, newer frames
+//! replace each other in the bus's watch slot and the client gets the newest one next. So a
+//! client that never reads costs one frame in its socket buffer, and nobody else waits.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::upgrade::Socket;
+use crate::camera::Camera;
+use crate::camera::stats::ClientGuard;
+
+/// A client that has not taken a single frame for this long is disconnected: its TCP
+/// window has been full for that whole time, it is gone or hopelessly slow.
+const STUCK_CLIENT: Duration = Duration::from_secs(30);
+
+pub async fn serve_live(camera: std::sync::Arc<Camera>, mut socket: Socket) {
+    let _guard = ClientGuard::new(&camera.stats);
+    let id = camera.id().to_string();
+    tracing::debug!(camera = %id, clients = camera.stats.clients.load(std::sync::atomic::Ordering::Relaxed), "live viewer connected");
+    let mut frames = camera.bus.watch();
+    let first = frames.borrow_and_update().clone();
+    if let Some(frame) = first
+        && send(&mut socket, frame.jpeg).await.is_err()
+    {
+        return;
+    }
+    loop {
+        tokio::select! {
+            changed = frames.changed() => {
+                if changed.is_err() {
+                    break; // camera removed
+                }
+                let Some(frame) = frames.borrow_and_update().clone() else { continue };
+                if send(&mut socket, frame.jpeg).await.is_err() {
+                    break;
+                }
+            }
+            incoming = socket.next() => match incoming {
+                // Pings are answered by tungstenite on the next send/flush; text is ignored.
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
+                Some(Ok(_)) => {}
+            },
+        }
+    }
+    let _ = socket.close(None).await;
+    tracing::debug!(camera = %id, "live viewer disconnected");
+}
+
+async fn send(socket: &mut Socket, jpeg: bytes::Bytes) -> Result<(), ()> {
+    match tokio::time::timeout(STUCK_CLIENT, socket.send(Message::Binary(jpeg))).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(()),
+    }
+}

@@ -1,0 +1,181 @@
+//! Command line and wiring: `panelcam [run]` serves, `panelcam check` validates the config.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use panelcam::app::App;
+use panelcam::config::{self, Problem, Severity};
+use tracing::{error, info, warn};
+
+const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--cameras <dir>]
+
+  run     start the gateway (default)
+  check   validate config.json and every camera file, list every problem, exit 1 on errors
+
+  --config   main configuration file (default: config.json)
+  --cameras  camera directory (default: cameras/ next to the config file)
+  PANELCAM_LOG=debug|info|warn|error sets the log level; PANELCAM_FFMPEG the FFmpeg binary.";
+
+struct Cli {
+    command: String,
+    config: PathBuf,
+    cameras: Option<PathBuf>,
+}
+
+fn parse_cli() -> Result<Cli, String> {
+    let mut cli = Cli { command: "run".into(), config: PathBuf::from("config.json"), cameras: None };
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "run" | "check" => cli.command = arg,
+            "--config" => cli.config = args.next().ok_or("--config needs a file")?.into(),
+            "--cameras" => cli.cameras = Some(args.next().ok_or("--cameras needs a directory")?.into()),
+            "-h" | "--help" | "help" => cli.command = "help".into(),
+            "-V" | "--version" => cli.command = "version".into(),
+            other => return Err(format!("unknown argument `{other}`")),
+        }
+    }
+    Ok(cli)
+}
+
+impl Cli {
+    fn camera_dir(&self) -> PathBuf {
+        self.cameras.clone().unwrap_or_else(|| self.config.parent().unwrap_or(Path::new(".")).join("cameras"))
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_cli() {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("panelcam: {e}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match cli.command.as_str() {
+        "help" => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        "version" => {
+            println!("panelcam {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        "check" => check(&cli),
+        _ => run(&cli),
+    }
+}
+
+fn print_problems(problems: &[Problem]) {
+    for p in problems {
+        eprintln!("{p}");
+    }
+}
+
+/// `panelcam check`: every problem of every file, exit 1 if any is an error.
+fn check(cli: &Cli) -> ExitCode {
+    let mut errors = 0;
+    match config::load_config(&cli.config) {
+        Ok((_, warnings)) => {
+            print_problems(&warnings);
+            println!("{}: ok", cli.config.display());
+        }
+        Err(problems) => {
+            print_problems(&problems);
+            errors += problems.iter().filter(|p| p.severity == Severity::Error).count();
+        }
+    }
+    let set = config::load_cameras(&cli.camera_dir());
+    print_problems(&set.warnings);
+    for cam in &set.cameras {
+        let state = if cam.enabled { "ok" } else { "ok (disabled)" };
+        println!("{}: {state}: /{} from {}", cam.file.display(), cam.path, cam.url);
+    }
+    for rejected in &set.rejected {
+        print_problems(&rejected.problems);
+    }
+    errors += set.errors().count();
+    if errors > 0 {
+        eprintln!("{errors} error(s)");
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn run(cli: &Cli) -> ExitCode {
+    panelcam::telemetry::init();
+    let (config, warnings) = match config::load_config(&cli.config) {
+        Ok(c) => c,
+        Err(problems) => {
+            for p in &problems {
+                error!("{p}");
+            }
+            error!("cannot start: {} is broken (run `panelcam check` for details)", cli.config.display());
+            return ExitCode::from(2);
+        }
+    };
+    for w in &warnings {
+        warn!("{w}");
+    }
+    let cameras = config::load_cameras(&cli.camera_dir());
+    for w in &cameras.warnings {
+        warn!("{w}");
+    }
+    for rejected in &cameras.rejected {
+        for p in &rejected.problems {
+            error!(camera = %rejected.id, "{p}");
+        }
+        error!(camera = %rejected.id, "camera disabled: {} is broken", rejected.file.display());
+    }
+    // Two workers match the panel's cores. They live as long as the runtime, which matters:
+    // FFmpeg's parent-death signal is tied to the thread that spawned it.
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    runtime.block_on(serve(config, cameras))
+}
+
+async fn serve(config: config::Config, cameras: config::CameraSet) -> ExitCode {
+    let addr = format!("{}:{}", config.server.host, config.server.port);
+    let listener = match tokio::net::TcpListener::bind(&addr).await {
+        Ok(l) => l,
+        Err(e) => {
+            error!("cannot listen on {addr}: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let app: Arc<App> = App::new(config);
+    for camera in cameras.cameras {
+        app.add_camera(camera);
+    }
+    app.set_rejected(cameras.rejected);
+    info!("listening on http://{addr}/dashboard ({} cameras)", app.cameras().len());
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let server = tokio::spawn(panelcam::http::serve(app.clone(), listener, shutdown_rx));
+    wait_for_signal().await;
+    info!("shutting down");
+    let _ = shutdown_tx.send(true);
+    app.stop_all().await;
+    let _ = server.await;
+    info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        // Without signal handlers we can only run until killed.
+        std::future::pending::<()>().await;
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
