@@ -170,7 +170,12 @@ def make_factory(args, feeders):
             f'max-buffers=2 leaky-type=downstream caps="{raw_caps}"'
         )
     else:
-        src = f"videotestsrc is-live=true pattern=ball ! {raw_caps}"
+        # Scrolling SMPTE bars: motion (a browser test sees the picture change) and enough
+        # detail for realistic JPEG sizes (~20 KB at 640x360; the ball pattern gives ~2 KB).
+        src = (
+            f"videotestsrc is-live=true pattern={args.pattern} "
+            f"horizontal-speed={args.speed} ! {raw_caps}"
+        )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(f"( {src} ! {encoder_chain(args)} )")
     # One pipeline for all clients of a mount point. When the last client
@@ -208,6 +213,8 @@ def parse_args(argv=None):
     p.add_argument("--bitrate", type=int, default=2000, help="kbit/s")
     p.add_argument("--barcode", action="store_true", help="stamp wall-clock time barcode")
     p.add_argument("--bind", default="127.0.0.1")
+    p.add_argument("--pattern", default="smpte", help="videotestsrc pattern (without --barcode)")
+    p.add_argument("--speed", type=int, default=4, help="horizontal scroll speed of the pattern")
     args = p.parse_args(argv)
     args.path = [x if x.startswith("/") else "/" + x for x in (args.path or ["/cam"])]
     args.gop = args.gop or args.fps

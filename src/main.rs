@@ -12,6 +12,9 @@ const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--camer
 
   run     start the gateway (default)
   check   validate config.json and every camera file, list every problem, exit 1 on errors
+  ffmpeg-args <camera.json>
+          print the FFmpeg arguments panelcam would use for a camera, one per line
+          (passwords are printed: the output is for debugging on the panel itself)
 
   --config   main configuration file (default: config.json)
   --cameras  camera directory (default: cameras/ next to the config file)
@@ -19,16 +22,22 @@ const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--camer
 
 struct Cli {
     command: String,
+    /// The camera file of `ffmpeg-args`.
+    camera_file: Option<PathBuf>,
     config: PathBuf,
     cameras: Option<PathBuf>,
 }
 
 fn parse_cli() -> Result<Cli, String> {
-    let mut cli = Cli { command: "run".into(), config: PathBuf::from("config.json"), cameras: None };
+    let mut cli = Cli { command: "run".into(), camera_file: None, config: PathBuf::from("config.json"), cameras: None };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "run" | "check" => cli.command = arg,
+            "ffmpeg-args" => {
+                cli.command = arg;
+                cli.camera_file = Some(args.next().ok_or("ffmpeg-args needs a camera file")?.into());
+            }
             "--config" => cli.config = args.next().ok_or("--config needs a file")?.into(),
             "--cameras" => cli.cameras = Some(args.next().ok_or("--cameras needs a directory")?.into()),
             "-h" | "--help" | "help" => cli.command = "help".into(),
@@ -63,6 +72,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         "check" => check(&cli),
+        "ffmpeg-args" => print_ffmpeg_args(&cli),
         _ => run(&cli),
     }
 }
@@ -101,6 +111,35 @@ fn check(cli: &Cli) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+fn print_ffmpeg_args(cli: &Cli) -> ExitCode {
+    let global = match config::load_config(&cli.config) {
+        Ok((c, _)) => c,
+        Err(problems) => {
+            print_problems(&problems);
+            return ExitCode::from(2);
+        }
+    };
+    let file = cli.camera_file.as_deref().unwrap_or(Path::new(""));
+    let camera = match config::load_camera_file(file) {
+        Ok((c, _)) => c,
+        Err(problems) => {
+            print_problems(&problems);
+            return ExitCode::from(1);
+        }
+    };
+    let transcoding = global.transcoding.with_override(&camera.transcoding);
+    match panelcam::camera::argv::ffmpeg_args(&camera, &transcoding) {
+        Ok(args) => {
+            args.iter().for_each(|a| println!("{a}"));
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("{}: cannot build the FFmpeg command: {e}", file.display());
+            ExitCode::from(1)
+        }
     }
 }
 

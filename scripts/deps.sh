@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Installs what panelcam needs, only what is missing, so a warm machine spends well under 2 s here.
+# Usage: scripts/deps.sh [run|test|cross]...   (no argument = test)
+#   run   - what `scripts/run.sh` needs (FFmpeg)
+#   cross - aarch64 toolchain for scripts/size-check.sh (Debian cross gcc, qemu, Rust targets)
+#   test  - everything the test suite and CI need (includes run and cross)
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+
+SUDO=()
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || { echo "deps.sh: not root and no sudo" >&2; exit 1; }
+  SUDO=(sudo --preserve-env=DEBIAN_FRONTEND)
+fi
+
+pkgs=() targets=() want_nextest=0
+for group in "${@:-test}"; do
+  case $group in
+    run) pkgs+=(ffmpeg) ;;
+    cross)
+      pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+      targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl) ;;
+    test)
+      # x264enc (test camera) lives in -ugly; the RTSP server and its Python bindings drive the test camera.
+      pkgs+=(ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gst-1.0
+        gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
+        chromium postgresql mosquitto sqlite3
+        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+      targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl)
+      want_nextest=1 ;;
+    *) echo "deps.sh: unknown group '$group' (run|test|cross)" >&2; exit 2 ;;
+  esac
+done
+
+# `dpkg -s` succeeds for removed-but-not-purged packages too, so ask for the real install state.
+missing=()
+for p in "${pkgs[@]}"; do
+  [ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = installed ] || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps.sh: installing ${missing[*]}"
+  "${SUDO[@]}" apt-get update -qq
+  "${SUDO[@]}" apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ${#targets[@]} -gt 0 ]; then
+  installed=$(rustup target list --installed)
+  for t in "${targets[@]}"; do
+    grep -qx "$t" <<<"$installed" && continue
+    echo "deps.sh: adding Rust target $t"
+    # musl is not shipped yet (size-check only warns about it), so a failed musl add must not stop us.
+    rustup target add "$t" || [[ $t == *musl ]] || exit 1
+  done
+fi
+
+if [ $want_nextest = 1 ] && ! cargo nextest --version >/dev/null 2>&1; then
+  echo "deps.sh: installing cargo-nextest"
+  cargo install cargo-nextest --locked --quiet
+fi

@@ -1,0 +1,111 @@
+//! Real headless Chromium opens panelcam's pages and must see a moving picture.
+
+mod support;
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::chromium::{self, Browser, Page};
+use support::harness::*;
+
+/// A small fingerprint of what an `<img>` currently shows (drawn into a 64x36 canvas).
+fn picture_hash_js(selector: &str) -> String {
+    format!(
+        "(() => {{ const img = document.querySelector({sel}); if (!img || !img.naturalWidth) return null;
+            const c = document.createElement('canvas'); c.width = 64; c.height = 36;
+            const g = c.getContext('2d'); g.drawImage(img, 0, 0, 64, 36);
+            const d = g.getImageData(0, 0, 64, 36).data; let h = 0;
+            for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) >>> 0;
+            return h; }})()",
+        sel = Value::from(selector)
+    )
+}
+
+/// Waits for a picture in `selector`, then for a different one.
+async fn assert_picture_changes(page: &Page, selector: &str) {
+    let js = picture_hash_js(selector);
+    let first = page.wait_for(&js, Duration::from_secs(15)).await.unwrap_or_else(|e| panic!("no picture: {e}"));
+    let changed = format!("(() => {{ const h = {js}; return h !== null && h !== {first} ? h : null; }})()");
+    let second = page.wait_for(&changed, Duration::from_secs(10)).await;
+    assert!(second.is_ok(), "picture did not change: {second:?}; console: {:?}", page.console_messages().await);
+}
+
+async fn setup() -> (TestCamera, Server) {
+    let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
+    let server = Server::start(json!({}), &[("cam", camera_json("/cam", &cam.url("/cam"), json!({})))]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    (cam, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_stream_and_test_pages_show_a_moving_picture() {
+    assert!(chromium::available(), "Debian chromium is required (scripts/deps.sh test installs it)");
+    let (_cam, server) = setup().await;
+    let browser = Browser::launch().await.unwrap();
+
+    let stream = browser.new_page(&server.http_url("/cam/stream")).await.unwrap();
+    assert_picture_changes(&stream, "#img").await;
+    let frames = stream.eval("window.panelcamPlayer.frames").await.unwrap();
+    assert!(frames.as_u64().unwrap() >= 2, "{frames}");
+
+    let test = browser.new_page(&server.http_url("/cam/test")).await.unwrap();
+    assert_picture_changes(&test, "#img").await;
+    test.wait_for("document.getElementById('state').textContent === 'connected'", Duration::from_secs(5))
+        .await
+        .unwrap();
+    test.wait_for("parseFloat(document.getElementById('fps').textContent) > 5", Duration::from_secs(5)).await.unwrap();
+    let resolution = test.eval("document.getElementById('resolution').textContent").await.unwrap();
+    assert_eq!(resolution, "640×360");
+    assert_eq!(server.camera_status("cam").await["clients"], 2, "both pages are viewers");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_dashboard_shows_a_tile_with_a_moving_picture() {
+    let (_cam, server) = setup().await;
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&server.http_url("/dashboard")).await.unwrap();
+    let tile = "[data-camera=\"cam\"]";
+    page.wait_for(
+        &format!("document.querySelector('{tile} .badge').textContent === 'streaming'"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_picture_changes(&page, &format!("{tile} img")).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_pages_work_behind_a_reverse_proxy_prefix() {
+    // WinCC's IIS maps /video/<x> to panelcam's /<x>; a tiny proxy does the same here.
+    let (_cam, server) = setup().await;
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_port = proxy.local_addr().unwrap().port();
+    let upstream = server.port;
+    tokio::spawn(async move {
+        while let Ok((client, _)) = proxy.accept().await {
+            tokio::spawn(strip_prefix_proxy(client, upstream));
+        }
+    });
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&format!("http://127.0.0.1:{proxy_port}/video/cam/stream")).await.unwrap();
+    assert_picture_changes(&page, "#img").await;
+}
+
+/// Forwards one connection, rewriting `/video/` out of the request line (like IIS's rule).
+async fn strip_prefix_proxy(mut client: tokio::net::TcpStream, upstream: u16) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        if client.read_exact(&mut byte).await.is_err() {
+            return;
+        }
+        head.push(byte[0]);
+    }
+    let text = String::from_utf8_lossy(&head).replacen(" /video/", " /", 1);
+    let Ok(mut server) = tokio::net::TcpStream::connect(("127.0.0.1", upstream)).await else { return };
+    if server.write_all(text.as_bytes()).await.is_err() {
+        return;
+    }
+    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+}

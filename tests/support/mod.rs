@@ -1,0 +1,6 @@
+//! Shared by the end-to-end tests and benchmarks. Each test binary uses a different subset.
+#![allow(dead_code)]
+
+pub mod barcode;
+pub mod chromium;
+pub mod harness;
