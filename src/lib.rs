@@ -9,6 +9,7 @@ pub mod config;
 pub mod http;
 pub mod live;
 pub mod mjpeg;
+pub mod record;
 pub mod redact;
 pub mod telemetry;
 pub mod util;

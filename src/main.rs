@@ -196,12 +196,14 @@ async fn serve(config: config::Config, cameras: config::CameraSet) -> ExitCode {
     app.set_rejected(cameras.rejected);
     info!("listening on http://{addr}/dashboard ({} cameras)", app.cameras().len());
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
-    let server = tokio::spawn(panelcam::http::serve(app.clone(), listener, shutdown_rx));
+    let server = tokio::spawn(panelcam::http::serve(app.clone(), listener, shutdown_rx.clone()));
+    let retention = tokio::spawn(panelcam::record::retention::run(app.clone(), shutdown_rx));
     wait_for_signal().await;
     info!("shutting down");
     let _ = shutdown_tx.send(true);
     app.stop_all().await;
     let _ = server.await;
+    let _ = retention.await;
     info!("stopped");
     ExitCode::SUCCESS
 }

@@ -14,7 +14,9 @@ use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::bus::FrameBus;
-use crate::config::{CameraConfig, Config, Transcoding};
+use crate::config::{CameraConfig, Config, RecordingConfig, Transcoding};
+use crate::record::FrameStore;
+use crate::record::db::Tuning;
 use crate::redact::{Redactor, redact_url};
 use stats::{CameraState, CameraStats};
 use stderr::StderrLog;
@@ -23,10 +25,31 @@ use supervisor::Supervisor;
 pub struct Camera {
     pub config: Arc<CameraConfig>,
     pub transcoding: Transcoding,
+    /// The effective recording settings (global + camera overrides).
+    pub recording: RecordingConfig,
+    /// Frame storage; `None` when disabled or when the database could not be opened, with
+    /// the reason in `frames_unavailable`.
+    pub frames: Option<Arc<FrameStore>>,
+    pub frames_unavailable: Option<String>,
     pub bus: Arc<FrameBus>,
     pub stats: Arc<CameraStats>,
     stop: watch::Sender<bool>,
-    task: Mutex<Option<JoinHandle<()>>>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// Opens the camera's frame database when recording wants it.
+fn open_frame_store(config: &CameraConfig, recording: &RecordingConfig) -> (Option<Arc<FrameStore>>, Option<String>) {
+    if let Some(why) = recording.frames_unavailable() {
+        return (None, Some(why.to_string()));
+    }
+    let path = recording.database_path.join(format!("{}.db", config.id));
+    match FrameStore::open(&config.id, &path, &Tuning::default()) {
+        Ok(store) => (Some(store), None),
+        Err(e) => {
+            tracing::error!(camera = %config.id, "frame storage unavailable: {e}");
+            (None, Some(format!("frame storage could not be opened: {e}")))
+        }
+    }
 }
 
 /// The FFmpeg binary; `PANELCAM_FFMPEG` overrides it (a board may ship its own build).
@@ -42,18 +65,27 @@ impl Camera {
         let initial = if config.enabled { CameraState::Starting } else { CameraState::Disabled };
         let stats = Arc::new(CameraStats::new(initial));
         let (stop, stop_rx) = watch::channel(false);
+        let recording = global.recording.for_camera(&config);
+        let (frames, frames_unavailable) = open_frame_store(&config, &recording);
         let config = Arc::new(config);
         let camera = Arc::new(Camera {
             config: config.clone(),
             transcoding: transcoding.clone(),
+            recording,
+            frames: frames.clone(),
+            frames_unavailable,
             bus: bus.clone(),
             stats: stats.clone(),
             stop,
-            task: Mutex::new(None),
+            tasks: Mutex::new(Vec::new()),
         });
         if !config.enabled {
             info!(camera = %config.id, "disabled in {}", config.file.display());
             return camera;
+        }
+        if let Some(store) = frames {
+            let recorder = tokio::spawn(crate::record::recorder::run(bus.clone(), store, stop_rx.clone()));
+            camera.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(recorder);
         }
         let args = match argv::ffmpeg_args(&config, &transcoding) {
             Ok(args) => args,
@@ -83,16 +115,20 @@ impl Camera {
             max_frame_size: global.recording.max_frame_size,
         };
         let task = tokio::spawn(supervisor.run(stop_rx));
-        *camera.task.lock().unwrap_or_else(|e| e.into_inner()) = Some(task);
+        camera.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
         camera
     }
 
-    /// Stops FFmpeg (SIGTERM, then SIGKILL) and waits until it is reaped.
+    /// Stops FFmpeg (SIGTERM, then SIGKILL) and waits until it is reaped, then closes the
+    /// frame database cleanly (an active recording continues after a restart).
     pub async fn stop(&self) {
         let _ = self.stop.send(true);
-        let task = self.task.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(task) = task {
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
             let _ = task.await;
+        }
+        if let Some(store) = &self.frames {
+            store.shutdown().await;
         }
     }
 

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::camera::CameraConfig;
 use super::reader::Section;
 use super::secret::Secret;
 
@@ -91,6 +92,33 @@ impl RecordingConfig {
     /// The frame retention that applies: `frame_storage_retention`, else `max_recording_age`.
     pub fn frame_retention(&self) -> Option<Duration> {
         self.frame_storage_retention.or(self.max_recording_age)
+    }
+
+    /// The settings for one camera: its `recording` section wins, then its top-level
+    /// `frame_storage_retention`, then these global values.
+    pub fn for_camera(&self, cam: &CameraConfig) -> RecordingConfig {
+        let o = &cam.recording;
+        let mut r = self.clone();
+        r.frame_storage_enabled = o.frame_storage_enabled.unwrap_or(r.frame_storage_enabled);
+        r.frame_storage_retention = o.frame_storage_retention.or(cam.frame_storage_retention).or(r.frame_retention());
+        r.mp4_storage_type = o.mp4_storage_type.unwrap_or(r.mp4_storage_type);
+        r.mp4_storage_retention = o.mp4_storage_retention.or(r.mp4_storage_retention);
+        r.mp4_segment_minutes = o.mp4_segment_minutes.unwrap_or(r.mp4_segment_minutes);
+        r.hls_storage_enabled = o.hls_storage_enabled.unwrap_or(r.hls_storage_enabled);
+        r.hls_storage_retention = o.hls_storage_retention.or(r.hls_storage_retention);
+        r.hls_segment_seconds = o.hls_segment_seconds.unwrap_or(r.hls_segment_seconds);
+        r
+    }
+
+    /// Why frames cannot be recorded for this camera, if they cannot.
+    pub fn frames_unavailable(&self) -> Option<&'static str> {
+        if !self.enabled {
+            Some("recording is disabled (recording.enabled = false in config.json)")
+        } else if !self.frame_storage_enabled {
+            Some("frame storage is disabled (recording.frame_storage_enabled = false)")
+        } else {
+            None
+        }
     }
 }
 
@@ -259,7 +287,7 @@ fn read_recording(s: &Section) -> RecordingConfig {
         hls_storage_retention: s.opt_duration("hls_storage_retention"),
         mp4_segment_minutes: s.u64("mp4_segment_minutes", 1..=1440, 5),
         hls_segment_seconds: s.u64("hls_segment_seconds", 1..=600, 6),
-        cleanup_interval_hours: s.f64("cleanup_interval_hours", 0.001..=8760.0, 1.0),
+        cleanup_interval_hours: s.f64("cleanup_interval_hours", 0.0001..=8760.0, 1.0),
     };
     if r.database_type == DatabaseType::Postgresql && r.database_url.is_none() {
         s.ctx().error(

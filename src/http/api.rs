@@ -21,11 +21,32 @@ fn camera_json(camera: &Camera) -> Value {
         "output_framerate": camera.transcoding.output_framerate,
         "capture_framerate": crate::camera::argv::ffmpeg_framerate(c, &camera.transcoding),
         "quality": crate::camera::argv::effective_quality(c, &camera.transcoding),
+        "recording": recording_json(camera),
     });
     if let (Value::Object(map), Value::Object(more)) = (&mut v, extra) {
         map.extend(more);
     }
     v
+}
+
+/// Frame-storage state for dashboards: whether it records, and how much disk it uses.
+fn recording_json(camera: &Camera) -> Value {
+    let Some(store) = &camera.frames else {
+        return json!({"available": false, "active": false, "reason": camera.frames_unavailable});
+    };
+    let shared = &store.shared;
+    let active = store.active();
+    json!({
+        "available": true,
+        "active": active.is_some(),
+        "session_id": active.as_ref().map(|s| s.id),
+        "started": active.as_ref().map(|s| crate::util::iso_ms(s.start_ms)),
+        "reason": active.as_ref().and_then(|s| s.reason.clone()),
+        "database_bytes": store.disk_bytes(),
+        "frames_written": shared.frames_written.load(std::sync::atomic::Ordering::Relaxed),
+        "frames_dropped": shared.frames_dropped.load(std::sync::atomic::Ordering::Relaxed),
+        "retention": camera.recording.frame_retention().map(crate::config::duration::format_duration),
+    })
 }
 
 /// Camera files that could not be used: each with its problems, so an engineer sees why a

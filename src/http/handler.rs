@@ -11,11 +11,12 @@ use hyper::{Method, Request, StatusCode};
 
 use super::api;
 use super::auth::authorized;
+use super::control;
 use super::pages::pages;
 use super::response::{self, Resp};
-use super::route::{CameraRoute, Route};
+use super::route::{CameraRoute, ControlRoute, Route};
 use crate::app::App;
-use crate::live::{stream::serve_live, upgrade};
+use crate::live::{control::serve_control, stream::serve_live, upgrade};
 
 pub async fn handle(app: Arc<App>, mut req: Request<Incoming>) -> Result<Resp, Infallible> {
     let mut resp = if req.method() == Method::OPTIONS {
@@ -38,6 +39,9 @@ async fn route(app: &Arc<App>, req: &mut Request<Incoming>) -> Resp {
     let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
     match Route::decode(&path) {
         Route::NotFound => response::not_found(&format!("nothing at {}", crate::redact::redact_url(&path))),
+        Route::Camera(name, CameraRoute::Control(api)) if api != ControlRoute::Page => {
+            control::handle(app, name, api, req).await
+        }
         _ if !read_only => response::error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here"),
         Route::Root => response::redirect("dashboard"),
         Route::Dashboard => response::html(pages().dashboard.clone()),
@@ -75,9 +79,8 @@ fn camera_route(app: &Arc<App>, name: &str, page: CameraRoute, req: &mut Request
                 &format!("camera {} has no picture yet ({})", camera.id(), camera.stats.state().as_str()),
             ),
         },
-        (CameraRoute::Control, _) => {
-            response::error(StatusCode::NOT_IMPLEMENTED, "the control interface is not available yet")
-        }
+        (CameraRoute::Control(_), true) => upgrade::accept(req, move |socket| serve_control(camera, socket)),
+        (CameraRoute::Control(_), false) => response::html(pages().control.clone()),
         (CameraRoute::Test, true) => {
             response::error(StatusCode::BAD_REQUEST, "connect the WebSocket to /<camera>/live, not to the test page")
         }

@@ -3,6 +3,7 @@
 
 pub mod api;
 pub mod auth;
+pub mod control;
 pub mod handler;
 pub mod pages;
 pub mod query;

@@ -10,6 +10,7 @@ pub struct Pages {
     pub dashboard: Bytes,
     pub test: Bytes,
     pub stream: Bytes,
+    pub control: Bytes,
 }
 
 const STYLE: &str = include_str!("../../web/style.css");
@@ -25,5 +26,6 @@ pub fn pages() -> &'static Pages {
         dashboard: assemble(include_str!("../../web/dashboard.html")),
         test: assemble(include_str!("../../web/test.html")),
         stream: assemble(include_str!("../../web/stream.html")),
+        control: assemble(include_str!("../../web/control.html")),
     })
 }

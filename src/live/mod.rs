@@ -1,4 +1,5 @@
 //! Live viewing over WebSocket.
 
+pub mod control;
 pub mod stream;
 pub mod upgrade;

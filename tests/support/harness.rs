@@ -478,3 +478,59 @@ pub async fn eventually(timeout: Duration, mut f: impl AsyncFnMut() -> bool) -> 
     }
     false
 }
+
+// ---------------------------------------------------------------------------------------------
+// The control WebSocket.
+
+/// One message of the control WebSocket.
+#[derive(Debug)]
+pub enum ControlMsg {
+    Frame { ts: i64, jpeg: Bytes },
+    Reply(Value),
+}
+
+/// Parses `[0x00][i64 LE][JPEG]` or `[0x01][JSON]`; panics on anything else.
+pub fn parse_control(b: &[u8]) -> ControlMsg {
+    match b.first() {
+        Some(0x00) if b.len() > 9 => ControlMsg::Frame {
+            ts: i64::from_le_bytes(b[1..9].try_into().unwrap()),
+            jpeg: Bytes::copy_from_slice(&b[9..]),
+        },
+        Some(0x01) => ControlMsg::Reply(serde_json::from_slice(&b[1..]).expect("reply is JSON")),
+        _ => panic!("unexpected control message {:?}", &b[..b.len().min(16)]),
+    }
+}
+
+pub async fn next_control(ws: &mut Ws, timeout: Duration) -> Option<ControlMsg> {
+    next_binary(ws, timeout).await.map(|b| parse_control(&b))
+}
+
+/// Sends a command and returns its reply, collecting the frames that arrive meanwhile.
+pub async fn command(ws: &mut Ws, cmd: Value) -> (Value, Vec<(i64, Bytes)>) {
+    use futures_util::SinkExt;
+    ws.send(Message::Text(cmd.to_string().into())).await.unwrap();
+    let mut frames = Vec::new();
+    loop {
+        match next_control(ws, Duration::from_secs(10)).await {
+            Some(ControlMsg::Reply(r)) => return (r, frames),
+            Some(ControlMsg::Frame { ts, jpeg }) => frames.push((ts, jpeg)),
+            None => panic!("no reply to {cmd}"),
+        }
+    }
+}
+
+impl Server {
+    /// POST `/<cam>/control/recording/start` and return the session id.
+    pub async fn start_recording(&self, cam: &str, reason: &str) -> i64 {
+        let body = json!({"reason": reason}).to_string();
+        let r = self.request("POST", &format!("/{cam}/control/recording/start"), &[], Some(body.as_bytes())).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["data"]["session_id"].as_i64().unwrap()
+    }
+
+    pub async fn stop_recording(&self, cam: &str) -> Value {
+        let r = self.request("POST", &format!("/{cam}/control/recording/stop"), &[], None).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["data"].clone()
+    }
+}

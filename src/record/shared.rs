@@ -1,0 +1,40 @@
+//! State shared between a frame store's async side (API, recorder) and its writer thread.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+
+use super::model::Session;
+
+#[derive(Default)]
+pub struct Shared {
+    /// Mirror of the active session, written only by the writer thread.
+    active: Mutex<Option<Session>>,
+    /// Its id (0 = none): read for every frame, so an atomic instead of the mutex.
+    pub active_id: AtomicI64,
+    pub frames_written: AtomicU64,
+    pub bytes_written: AtomicU64,
+    /// Frames that did not make it into the recording (queue full or storage error).
+    pub frames_dropped: AtomicU64,
+    pub last_commit_ms: AtomicI64,
+}
+
+impl Shared {
+    pub fn active(&self) -> Option<Session> {
+        self.active.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Keeps the active session's counters current after a committed batch.
+    pub fn add_counts(&self, session_id: i64, frames: i64, bytes: i64, last_ts: i64) {
+        let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = active.as_mut().filter(|s| s.id == session_id) {
+            s.frame_count += frames;
+            s.byte_count += bytes;
+            s.last_frame_ms = Some(s.last_frame_ms.unwrap_or(0).max(last_ts));
+        }
+    }
+
+    pub fn set_active(&self, s: Option<Session>) {
+        self.active_id.store(s.as_ref().map(|s| s.id).unwrap_or(0), Relaxed);
+        *self.active.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+}
