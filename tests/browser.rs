@@ -109,3 +109,41 @@ async fn strip_prefix_proxy(mut client: tokio::net::TcpStream, upstream: u16) {
     }
     let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_control_page_records_and_plays_back() {
+    let (_cam, server) = setup().await;
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&server.http_url("/cam/control")).await.unwrap();
+    let wait = |js: &'static str| page.wait_for(js, Duration::from_secs(10));
+    wait("document.getElementById('conn').textContent === 'connected'").await.unwrap();
+    assert_picture_changes(&page, "#img").await; // live view first
+
+    page.eval("document.getElementById('reason').value = 'browser test'").await.unwrap();
+    page.click("#rec-start").await.unwrap();
+    wait("document.getElementById('rec-state').textContent.includes('REC')").await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    page.click("#rec-stop").await.unwrap();
+    wait("document.getElementById('rec-state').textContent === 'not recording'").await.unwrap();
+
+    page.click("#load").await.unwrap();
+    wait("document.querySelector('#sessions li[data-session]')").await.unwrap();
+    let listed = page.eval("document.querySelector('#sessions li[data-session]').textContent").await.unwrap();
+    assert!(listed.as_str().unwrap().contains("browser test"), "{listed}");
+
+    page.click("#sessions li[data-session]").await.unwrap();
+    wait("document.getElementById('mode').textContent === 'replay'").await.unwrap();
+    let first = wait("Date.parse(document.getElementById('ts').textContent) || null").await.unwrap();
+    assert_picture_changes(&page, "#img").await;
+    let later = page
+        .wait_for(&format!("(() => {{ const t = Date.parse(document.getElementById('ts').textContent); return t > {first} ? t : null; }})()"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    let recorded = server.get("/cam/control/recordings").await.json();
+    let session = &recorded["data"]["sessions"][0];
+    let (start, end) = (session["start_ms"].as_i64().unwrap(), session["end_ms"].as_i64().unwrap());
+    let shown = later.as_f64().unwrap() as i64;
+    assert!((start..=end).contains(&shown), "the timestamp shown ({shown}) lies in the recording [{start}, {end}]");
+    // Playback is of the past: the shown time trails the wall clock.
+    assert!(panelcam::util::now_ms() - shown > 500);
+}
