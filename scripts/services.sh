@@ -24,6 +24,7 @@ if ! pg_up; then
   fi
   echo "services.sh: starting PostgreSQL"
   # A cluster that is still starting makes this fail; the wait below decides.
+  # shellcheck disable=SC2046  # one cluster per machine: /etc/postgresql holds a single version dir
   pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start || true
   wait_for PostgreSQL pg_up
   if [ "${created:-0}" = 1 ]; then

@@ -21,5 +21,5 @@ check() {
   [ "$size" -le $LIMIT ] || { echo "size-check: $triple: $size bytes is over the $LIMIT-byte budget" >&2; return 1; }
 }
 
-check aarch64-unknown-linux-gnu -L /usr/aarch64-linux-gnu || { echo "size-check: FAILED (glibc build)" >&2; exit 1; }
+check aarch64-unknown-linux-gnu -L /usr/aarch64-linux-gnu || { echo "size-check: FAILED (aarch64-unknown-linux-gnu)" >&2; exit 1; }
 check aarch64-unknown-linux-musl || echo "size-check: WARNING: musl build not OK (not yet the shipped build)" >&2
