@@ -13,3 +13,4 @@ pub mod record;
 pub mod redact;
 pub mod telemetry;
 pub mod util;
+pub mod video;
