@@ -7,22 +7,35 @@ use std::time::Instant;
 
 use crate::camera::Camera;
 use crate::config::{CameraConfig, Config, RejectedCamera};
+use crate::video::camera::VideoEnv;
+use crate::video::export::Exports;
 
 pub struct App {
     pub config: Config,
+    /// PostgreSQL and the outbox, shared by all cameras (database_type "postgresql").
+    pub video: VideoEnv,
+    pub exports: Arc<Exports>,
     cameras: RwLock<BTreeMap<String, Arc<Camera>>>,
     rejected: RwLock<Vec<RejectedCamera>>,
     pub started: Instant,
 }
 
 impl App {
-    pub fn new(config: Config) -> Arc<App> {
-        Arc::new(App { config, cameras: RwLock::default(), rejected: RwLock::default(), started: Instant::now() })
+    pub fn new(config: Config, video: VideoEnv) -> Arc<App> {
+        let exports = Exports::new(&config.recording.database_path.join("exports"), config.recording.export_retention);
+        Arc::new(App {
+            config,
+            video,
+            exports,
+            cameras: RwLock::default(),
+            rejected: RwLock::default(),
+            started: Instant::now(),
+        })
     }
 
     /// Starts a camera (its FFmpeg, if enabled) and makes it reachable under its path.
     pub fn add_camera(&self, config: CameraConfig) -> Arc<Camera> {
-        let camera = Camera::start(config, &self.config);
+        let camera = Camera::start(config, &self.config, &self.video);
         let mut map = self.cameras.write().unwrap_or_else(|e| e.into_inner());
         map.insert(camera.config.path.clone(), camera.clone());
         camera

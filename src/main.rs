@@ -131,7 +131,7 @@ fn print_ffmpeg_args(cli: &Cli) -> ExitCode {
         }
     };
     let transcoding = global.transcoding.with_override(&camera.transcoding);
-    match panelcam::camera::argv::ffmpeg_args(&camera, &transcoding) {
+    match panelcam::camera::argv::ffmpeg_args(&camera, &transcoding, None) {
         Ok(args) => {
             args.iter().for_each(|a| println!("{a}"));
             ExitCode::SUCCESS
@@ -189,13 +189,26 @@ async fn serve(config: config::Config, cameras: config::CameraSet) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let app: Arc<App> = App::new(config);
+    let video = match video_env(&config) {
+        Ok(v) => v,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
+    let shipper = match (&video.outbox, &video.central) {
+        (Some(outbox), Some(central)) => {
+            Some(tokio::spawn(panelcam::video::shipper::run(outbox.clone(), central.clone(), shutdown_rx.clone())))
+        }
+        _ => None,
+    };
+    let app: Arc<App> = App::new(config, video);
     for camera in cameras.cameras {
         app.add_camera(camera);
     }
     app.set_rejected(cameras.rejected);
     info!("listening on http://{addr}/dashboard ({} cameras)", app.cameras().len());
-    let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let server = tokio::spawn(panelcam::http::serve(app.clone(), listener, shutdown_rx.clone()));
     let retention = tokio::spawn(panelcam::record::retention::run(app.clone(), shutdown_rx));
     wait_for_signal().await;
@@ -204,8 +217,25 @@ async fn serve(config: config::Config, cameras: config::CameraSet) -> ExitCode {
     app.stop_all().await;
     let _ = server.await;
     let _ = retention.await;
+    if let Some(shipper) = shipper {
+        let _ = shipper.await;
+    }
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// PostgreSQL target and outbox when `database_type` is "postgresql".
+fn video_env(config: &config::Config) -> Result<panelcam::video::camera::VideoEnv, String> {
+    use panelcam::video::{outbox::Outbox, pg::Central};
+    let rec = &config.recording;
+    let (config::DatabaseType::Postgresql, Some(url)) = (rec.database_type, &rec.database_url) else {
+        return Ok(Default::default());
+    };
+    let central = Central::new(url.expose())?;
+    let outbox_dir = rec.database_path.join("outbox");
+    let outbox = Outbox::open(&outbox_dir, rec.outbox_max_bytes).map_err(|e| format!("cannot open the outbox: {e}"))?;
+    info!(database = %central.display, "recordings are shipped to PostgreSQL through the outbox in {}", outbox_dir.display());
+    Ok(panelcam::video::camera::VideoEnv { central: Some(Arc::new(central)), outbox: Some(outbox) })
 }
 
 async fn wait_for_signal() {

@@ -68,9 +68,76 @@ pub fn ffmpeg_framerate(cam: &CameraConfig, tx: &Transcoding) -> Option<f64> {
     cam.ffmpeg.output_framerate.or((tx.capture_framerate > 0.0).then_some(tx.capture_framerate))
 }
 
+/// Replaced by a new id each time FFmpeg starts: every run writes its own init segment, so
+/// segments of an earlier run keep the init segment they were encoded against.
+pub const RUN_PLACEHOLDER: &str = "{run}";
+
+/// The second FFmpeg output: the camera's video as HLS fMP4 segments in the spool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentOutput {
+    /// `<spool>/<camera>`: FFmpeg writes `live.m3u8`, `init_<run>.mp4` and `seg_<n>.m4s` here.
+    pub dir: std::path::PathBuf,
+    pub segment_seconds: u64,
+    /// Segments listed in the live playlist.
+    pub list_size: u32,
+    /// Frame rate for sources that must be encoded (MJPEG and test sources).
+    pub encode_fps: f64,
+}
+
+/// Whether a source's video can be stored as it is. RTSP cameras (and files) deliver
+/// H.264/H.265 that is copied bit for bit; MJPEG-over-HTTP cameras and test sources have no
+/// such stream and are the one case that is encoded (at `mp4_framerate`).
+pub fn copies_video(kind: SourceKind) -> bool {
+    matches!(kind, SourceKind::Rtsp | SourceKind::File)
+}
+
+fn segment_args(kind: SourceKind, out: &SegmentOutput) -> Vec<String> {
+    let mut a: Vec<String> = vec!["-map".into(), "0:v:0".into()];
+    if copies_video(kind) {
+        a.extend(["-c:v".into(), "copy".into()]);
+    } else {
+        // Keyframes exactly on segment boundaries, so segments are cut where they should be.
+        let gop = ((out.encode_fps * out.segment_seconds as f64).round() as u64).max(1).to_string();
+        let encode = ["-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-pix_fmt", "yuv420p"];
+        a.extend(["-vf".into(), format!("fps={}", out.encode_fps)]);
+        a.extend(encode.iter().map(|s| s.to_string()));
+        a.extend(
+            ["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0", "-threads", "1"].iter().map(|s| s.to_string()),
+        );
+    }
+    let dir = out.dir.display();
+    let hls = [
+        "-f".to_string(),
+        "hls".into(),
+        "-hls_time".into(),
+        out.segment_seconds.to_string(),
+        "-hls_list_size".into(),
+        out.list_size.to_string(),
+        "-hls_segment_type".into(),
+        "fmp4".into(),
+        "-hls_fmp4_init_filename".into(),
+        format!("init_{RUN_PLACEHOLDER}.mp4"),
+        // Wall-clock start of each segment in the playlist; write-then-rename segments.
+        "-hls_flags".into(),
+        "program_date_time+temp_file".into(),
+        // Segment numbers start at the Unix time: unique across FFmpeg restarts.
+        "-hls_start_number_source".into(),
+        "epoch".into(),
+        "-hls_segment_filename".into(),
+        format!("{dir}/seg_%d.m4s"),
+        format!("{dir}/live.m3u8"),
+    ];
+    a.extend(hls);
+    a
+}
+
 /// FFmpeg's arguments (without the program name). Contains the camera URL with its
 /// credentials: never log it, log [`crate::redact::redact_url`] of it.
-pub fn ffmpeg_args(cam: &CameraConfig, tx: &Transcoding) -> Result<Vec<String>, String> {
+pub fn ffmpeg_args(
+    cam: &CameraConfig,
+    tx: &Transcoding,
+    segments: Option<&SegmentOutput>,
+) -> Result<Vec<String>, String> {
     let f = &cam.ffmpeg;
     if let Some(command) = &f.command {
         let args = split_command(command)?;
@@ -82,7 +149,7 @@ pub fn ffmpeg_args(cam: &CameraConfig, tx: &Transcoding) -> Result<Vec<String>, 
 
     // Input.
     let kind = SourceKind::of(cam);
-    if f.use_wallclock_as_timestamps {
+    if f.use_wallclock_as_timestamps.unwrap_or(segments.is_none()) {
         push(&["-use_wallclock_as_timestamps", "1"]);
     }
     match kind {
@@ -136,6 +203,9 @@ pub fn ffmpeg_args(cam: &CameraConfig, tx: &Transcoding) -> Result<Vec<String>, 
     a.extend(f.extra_output_args.iter().cloned());
     let format = f.output_format.as_deref().unwrap_or(&tx.output_format);
     a.extend(["-f".to_string(), format.to_string(), "pipe:1".to_string()]);
+    if let Some(out) = segments {
+        a.extend(segment_args(kind, out));
+    }
     Ok(a)
 }
 

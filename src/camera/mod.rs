@@ -18,6 +18,7 @@ use crate::config::{CameraConfig, Config, RecordingConfig, Transcoding};
 use crate::record::FrameStore;
 use crate::record::db::Tuning;
 use crate::redact::{Redactor, redact_url};
+use crate::video::camera::{VideoCamera, VideoEnv};
 use stats::{CameraState, CameraStats};
 use stderr::StderrLog;
 use supervisor::Supervisor;
@@ -31,20 +32,24 @@ pub struct Camera {
     /// the reason in `frames_unavailable`.
     pub frames: Option<Arc<FrameStore>>,
     pub frames_unavailable: Option<String>,
+    /// HLS segments, live HLS and video recording; `None` when this camera has none.
+    pub video: Option<Arc<VideoCamera>>,
     pub bus: Arc<FrameBus>,
     pub stats: Arc<CameraStats>,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
 }
 
-/// Opens the camera's frame database when recording wants it.
+/// Opens the camera's recording database (sessions, and frames when frame storage is on)
+/// when recording wants it. The second value says why frames are not stored, if they are not.
 fn open_frame_store(config: &CameraConfig, recording: &RecordingConfig) -> (Option<Arc<FrameStore>>, Option<String>) {
-    if let Some(why) = recording.frames_unavailable() {
+    if let Some(why) = recording.sessions_unavailable() {
         return (None, Some(why.to_string()));
     }
+    let frames_off = recording.frames_unavailable();
     let path = recording.database_path.join(format!("{}.db", config.id));
-    match FrameStore::open(&config.id, &path, &Tuning::default()) {
-        Ok(store) => (Some(store), None),
+    match FrameStore::open_with(&config.id, &path, &Tuning::default(), frames_off.is_none()) {
+        Ok(store) => (Some(store), frames_off.map(str::to_string)),
         Err(e) => {
             tracing::error!(camera = %config.id, "frame storage unavailable: {e}");
             (None, Some(format!("frame storage could not be opened: {e}")))
@@ -59,7 +64,7 @@ pub fn ffmpeg_program() -> String {
 
 impl Camera {
     /// Creates the camera and, when enabled, starts its supervisor.
-    pub fn start(config: CameraConfig, global: &Config) -> Arc<Camera> {
+    pub fn start(config: CameraConfig, global: &Config, env: &VideoEnv) -> Arc<Camera> {
         let transcoding = global.transcoding.with_override(&config.transcoding);
         let bus = Arc::new(FrameBus::new(transcoding.channel_buffer_size));
         let initial = if config.enabled { CameraState::Starting } else { CameraState::Disabled };
@@ -67,6 +72,17 @@ impl Camera {
         let (stop, stop_rx) = watch::channel(false);
         let recording = global.recording.for_camera(&config);
         let (frames, frames_unavailable) = open_frame_store(&config, &recording);
+        let video = if config.enabled {
+            match VideoCamera::setup(&config, &recording, env) {
+                Ok(v) => v.map(Arc::new),
+                Err(e) => {
+                    tracing::error!(camera = %config.id, "video recording unavailable: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
         let config = Arc::new(config);
         let camera = Arc::new(Camera {
             config: config.clone(),
@@ -74,6 +90,7 @@ impl Camera {
             recording,
             frames: frames.clone(),
             frames_unavailable,
+            video: video.clone(),
             bus: bus.clone(),
             stats: stats.clone(),
             stop,
@@ -83,11 +100,16 @@ impl Camera {
             info!(camera = %config.id, "disabled in {}", config.file.display());
             return camera;
         }
-        if let Some(store) = frames {
+        if let Some(store) = frames.clone() {
             let recorder = tokio::spawn(crate::record::recorder::run(bus.clone(), store, stop_rx.clone()));
             camera.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(recorder);
         }
-        let args = match argv::ffmpeg_args(&config, &transcoding) {
+        if let Some(v) = &video
+            && let Err(e) = v.start(frames.clone())
+        {
+            tracing::error!(camera = %config.id, "cannot start the video pipeline: {e}");
+        }
+        let args = match argv::ffmpeg_args(&config, &transcoding, video.as_ref().map(|v| &v.output)) {
             Ok(args) => args,
             Err(e) => {
                 stats.set_error(format!("cannot build the FFmpeg command: {e}"));
@@ -126,6 +148,9 @@ impl Camera {
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for task in tasks {
             let _ = task.await;
+        }
+        if let Some(video) = &self.video {
+            video.stop().await;
         }
         if let Some(store) = &self.frames {
             store.shutdown().await;

@@ -81,7 +81,10 @@ impl Supervisor {
     }
 
     async fn run_once(&self, stop: &mut watch::Receiver<bool>) -> Ended {
-        let spawned = match FfmpegProcess::spawn(&self.program, &self.args) {
+        // Each run writes its own HLS init segment (see argv::RUN_PLACEHOLDER).
+        let run = crate::util::now_ms().to_string();
+        let args: Vec<String> = self.args.iter().map(|a| a.replace(super::argv::RUN_PLACEHOLDER, &run)).collect();
+        let spawned = match FfmpegProcess::spawn(&self.program, &args) {
             Ok(s) => s,
             Err(e) => {
                 return Ended::Failed { reason: format!("cannot start {}: {e}", self.program), had_frames: false };

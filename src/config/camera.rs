@@ -72,7 +72,10 @@ impl LogStderr {
 #[derive(Clone, Debug, Default)]
 pub struct FfmpegOptions {
     pub command: Option<String>,
-    pub use_wallclock_as_timestamps: bool,
+    /// `None` (not in the file): on for the live preview (the spec's default), off when the
+    /// camera's video is recorded — HLS segments are cut on the camera's own timestamps;
+    /// arrival times jitter and make segment lengths swing by a whole GOP.
+    pub use_wallclock_as_timestamps: Option<bool>,
     pub output_format: Option<String>,
     pub video_codec: Option<String>,
     pub video_bitrate: Option<String>,
@@ -105,10 +108,12 @@ pub struct RecordingOverride {
     pub frame_storage_retention: Option<Duration>,
     pub mp4_storage_type: Option<Mp4Storage>,
     pub mp4_storage_retention: Option<Duration>,
-    pub mp4_segment_minutes: Option<u64>,
+    pub mp4_segment_minutes: Option<f64>,
     pub hls_storage_enabled: Option<bool>,
     pub hls_storage_retention: Option<Duration>,
     pub hls_segment_seconds: Option<u64>,
+    pub continuous: Option<bool>,
+    pub pre_event_seconds: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -223,7 +228,7 @@ fn read_ffmpeg(s: &Section) -> FfmpegOptions {
     };
     let f = FfmpegOptions {
         command: s.opt_string("command").filter(|c| !c.trim().is_empty()),
-        use_wallclock_as_timestamps: s.bool("use_wallclock_as_timestamps", true),
+        use_wallclock_as_timestamps: s.opt_bool("use_wallclock_as_timestamps"),
         output_format: s.opt_string("output_format"),
         video_codec: s.opt_string("video_codec"),
         video_bitrate: s.opt_string("video_bitrate"),
@@ -286,10 +291,12 @@ fn read_recording_override(s: &Section) -> RecordingOverride {
         frame_storage_retention: s.opt_duration("frame_storage_retention"),
         mp4_storage_type: s.opt_choice("mp4_storage_type", MP4_STORAGE_TYPES).map(|t| parse_mp4_storage(&t)),
         mp4_storage_retention: s.opt_duration("mp4_storage_retention"),
-        mp4_segment_minutes: s.opt_u64("mp4_segment_minutes", 1..=1440),
+        mp4_segment_minutes: s.opt_f64("mp4_segment_minutes", 0.05..=1440.0),
         hls_storage_enabled: s.opt_bool("hls_storage_enabled"),
         hls_storage_retention: s.opt_duration("hls_storage_retention"),
         hls_segment_seconds: s.opt_u64("hls_segment_seconds", 1..=600),
+        continuous: s.opt_bool("continuous"),
+        pre_event_seconds: s.opt_u64("pre_event_seconds", 0..=3600),
     };
     s.finish();
     r

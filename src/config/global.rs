@@ -83,9 +83,26 @@ pub struct RecordingConfig {
     pub frame_storage_retention: Option<Duration>,
     pub mp4_storage_retention: Option<Duration>,
     pub hls_storage_retention: Option<Duration>,
-    pub mp4_segment_minutes: u64,
+    /// Fractions are allowed (e.g. 0.5 = 30 s), which tests and short events use.
+    pub mp4_segment_minutes: f64,
     pub hls_segment_seconds: u64,
     pub cleanup_interval_hours: f64,
+    // panelcam extensions for video recording (see README):
+    /// RAM-backed directory for FFmpeg's HLS segments (tmpfs on the panel).
+    pub spool_path: PathBuf,
+    /// Seconds of video before a session's start that are kept with it.
+    pub pre_event_seconds: u64,
+    /// Persist segments all the time, not only during sessions.
+    pub continuous: bool,
+    /// Offer live HLS (`/<cam>/hls/live.m3u8`) even when nothing records.
+    pub hls_live: bool,
+    /// Disk budget of the store-and-forward outbox (segments waiting for PostgreSQL).
+    pub outbox_max_bytes: u64,
+    /// Delete the oldest recordings when the recordings filesystem is fuller than this
+    /// (percent; 0 = off).
+    pub disk_max_percent: f64,
+    /// How long finished MP4 exports stay downloadable.
+    pub export_retention: Duration,
 }
 
 impl RecordingConfig {
@@ -107,7 +124,27 @@ impl RecordingConfig {
         r.hls_storage_enabled = o.hls_storage_enabled.unwrap_or(r.hls_storage_enabled);
         r.hls_storage_retention = o.hls_storage_retention.or(r.hls_storage_retention);
         r.hls_segment_seconds = o.hls_segment_seconds.unwrap_or(r.hls_segment_seconds);
+        r.continuous = o.continuous.unwrap_or(r.continuous);
+        r.pre_event_seconds = o.pre_event_seconds.unwrap_or(r.pre_event_seconds);
         r
+    }
+
+    /// True when this camera's H.264 is persisted in some form (HLS or MP4 storage).
+    pub fn video_enabled(&self) -> bool {
+        self.enabled && (self.hls_storage_enabled || self.mp4_storage_type != Mp4Storage::Disabled)
+    }
+
+    /// Why this camera has no recording sessions at all, if it has none.
+    pub fn sessions_unavailable(&self) -> Option<&'static str> {
+        if !self.enabled {
+            Some("recording is disabled (recording.enabled = false in config.json)")
+        } else if !self.frame_storage_enabled && !self.video_enabled() {
+            Some(
+                "nothing to record: frame storage is disabled (recording.frame_storage_enabled = false) and no video storage is configured",
+            )
+        } else {
+            None
+        }
     }
 
     /// Why frames cannot be recorded for this camera, if they cannot.
@@ -285,10 +322,25 @@ fn read_recording(s: &Section) -> RecordingConfig {
         frame_storage_retention: s.opt_duration("frame_storage_retention"),
         mp4_storage_retention: s.opt_duration("mp4_storage_retention"),
         hls_storage_retention: s.opt_duration("hls_storage_retention"),
-        mp4_segment_minutes: s.u64("mp4_segment_minutes", 1..=1440, 5),
+        mp4_segment_minutes: s.f64("mp4_segment_minutes", 0.05..=1440.0, 5.0),
         hls_segment_seconds: s.u64("hls_segment_seconds", 1..=600, 6),
         cleanup_interval_hours: s.f64("cleanup_interval_hours", 0.0001..=8760.0, 1.0),
+        spool_path: s.string("spool_path", "/dev/shm/panelcam").into(),
+        pre_event_seconds: s.u64("pre_event_seconds", 0..=3600, 10),
+        continuous: s.bool("continuous", false),
+        hls_live: s.bool("hls_live", true),
+        outbox_max_bytes: s.u64("outbox_max_mb", 1..=1 << 20, 512) << 20,
+        disk_max_percent: s.f64("disk_max_percent", 0.0..=100.0, 90.0),
+        export_retention: s.opt_duration("export_retention").unwrap_or(Duration::from_secs(3600)),
     };
+    if let Some(url) = &r.database_url
+        && url.expose().parse::<tokio_postgres::Config>().is_err()
+    {
+        s.ctx().error(
+            &s.field("database_url"),
+            "expected a PostgreSQL URL such as postgres://user:pass@host:5432/[database]",
+        );
+    }
     if r.database_type == DatabaseType::Postgresql && r.database_url.is_none() {
         s.ctx().error(
             &s.field("database_url"),

@@ -94,7 +94,7 @@ fn minimal_files_get_documented_defaults() {
     assert_eq!(config.server.port, 8080);
     assert_eq!(config.server.cors_allow_origin.as_deref(), Some("*"));
     assert!(!config.mqtt.enabled);
-    assert_eq!(config.recording.mp4_segment_minutes, 5);
+    assert_eq!(config.recording.mp4_segment_minutes, 5.0);
     assert_eq!(config.recording.hls_segment_seconds, 6);
     assert_eq!(config.recording.mp4_framerate, 5.0);
     assert_eq!(config.recording.max_frame_size, 10 << 20);
@@ -104,7 +104,7 @@ fn minimal_files_get_documented_defaults() {
     assert!(cam.enabled);
     assert_eq!(cam.transport, Transport::Tcp);
     assert_eq!(cam.reconnect_interval, Duration::from_secs(5));
-    assert!(cam.ffmpeg.use_wallclock_as_timestamps);
+    assert_eq!(cam.ffmpeg.use_wallclock_as_timestamps, None, "default: on for the preview, off when recording");
     assert_eq!(cam.ffmpeg.log_stderr, LogStderr::Off);
     assert!(cam.token.is_none());
 }

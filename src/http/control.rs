@@ -39,13 +39,17 @@ pub async fn handle(app: &Arc<App>, name: &str, route: ControlRoute<'_>, req: &m
             "this camera requires a token (?token= or Authorization: Bearer)",
         );
     }
-    let allowed = allowed_method(route);
-    if req.method() != allowed && !(allowed == Method::GET && req.method() == Method::HEAD) {
-        let mut r = response::error(StatusCode::METHOD_NOT_ALLOWED, &format!("use {allowed} here"));
-        if let Ok(v) = HeaderValue::from_str(allowed.as_str()) {
+    let allowed = allowed_methods(route);
+    if !allowed.contains(req.method()) {
+        let list = allowed.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+        let mut r = response::error(StatusCode::METHOD_NOT_ALLOWED, &format!("use {list} here"));
+        if let Ok(v) = HeaderValue::from_str(&list) {
             r.headers_mut().insert(hyper::header::ALLOW, v);
         }
         return r;
+    }
+    if is_video_route(route) {
+        return super::video::handle(app, &camera, route, req).await;
     }
     let Some(store) = camera.frames.clone() else {
         let why = camera.frames_unavailable.clone().unwrap_or_else(|| "frame storage is not available".into());
@@ -77,6 +81,7 @@ pub async fn handle(app: &Arc<App>, name: &str, route: ControlRoute<'_>, req: &m
         },
         ControlRoute::Keep(id) => keep(&store, id, req).await,
         ControlRoute::Page => unreachable!("the page is served by the camera route"),
+        _ => unreachable!("video routes are handled above"),
     };
     match result {
         Ok(data) => response::success(data),
@@ -84,13 +89,31 @@ pub async fn handle(app: &Arc<App>, name: &str, route: ControlRoute<'_>, req: &m
     }
 }
 
-fn allowed_method(route: ControlRoute) -> Method {
+fn allowed_methods(route: ControlRoute) -> &'static [Method] {
     match route {
-        ControlRoute::RecordingStart | ControlRoute::RecordingStop => Method::POST,
-        ControlRoute::Session(_) => Method::DELETE,
-        ControlRoute::Keep(_) => Method::PUT,
-        _ => Method::GET,
+        ControlRoute::RecordingStart | ControlRoute::RecordingStop => &[Method::POST],
+        ControlRoute::Session(_) => &[Method::DELETE],
+        ControlRoute::Keep(_) => &[Method::PUT],
+        r if is_video_route(r) => super::video::methods(r),
+        _ => &[Method::GET, Method::HEAD],
     }
+}
+
+fn is_video_route(route: ControlRoute) -> bool {
+    matches!(
+        route,
+        ControlRoute::Spans
+            | ControlRoute::HlsTimerange
+            | ControlRoute::HlsSegment(_)
+            | ControlRoute::HlsInit(_)
+            | ControlRoute::HlsSession(_)
+            | ControlRoute::Mp4Segments
+            | ControlRoute::Mp4Segment(_)
+            | ControlRoute::Export
+            | ControlRoute::ExportJobs
+            | ControlRoute::ExportJob(_)
+            | ControlRoute::ExportDownload(_)
+    )
 }
 
 /// An error envelope; a 409 also carries the session that is in the way.

@@ -11,10 +11,10 @@ use hyper::{Method, Request, StatusCode};
 
 use super::api;
 use super::auth::authorized;
-use super::control;
 use super::pages::pages;
 use super::response::{self, Resp};
 use super::route::{CameraRoute, ControlRoute, Route};
+use super::{control, video};
 use crate::app::App;
 use crate::live::{control::serve_control, stream::serve_live, upgrade};
 
@@ -47,11 +47,11 @@ async fn route(app: &Arc<App>, req: &mut Request<Incoming>) -> Resp {
         Route::Dashboard => response::html(pages().dashboard.clone()),
         Route::ApiStatus => response::success(api::status(app)),
         Route::ApiCameras => response::success(api::cameras(app)),
-        Route::Camera(name, page) => camera_route(app, name, page, req),
+        Route::Camera(name, page) => camera_route(app, name, page, req).await,
     }
 }
 
-fn camera_route(app: &Arc<App>, name: &str, page: CameraRoute, req: &mut Request<Incoming>) -> Resp {
+async fn camera_route(app: &Arc<App>, name: &str, page: CameraRoute<'_>, req: &mut Request<Incoming>) -> Resp {
     let Some(camera) = app.camera(name) else {
         return response::not_found(&format!("no camera at /{name}"));
     };
@@ -81,6 +81,8 @@ fn camera_route(app: &Arc<App>, name: &str, page: CameraRoute, req: &mut Request
         },
         (CameraRoute::Control(_), true) => upgrade::accept(req, move |socket| serve_control(camera, socket)),
         (CameraRoute::Control(_), false) => response::html(pages().control.clone()),
+        (CameraRoute::Hls(file), false) => video::live_hls(&camera, file).await,
+        (CameraRoute::Hls(_), true) => response::error(StatusCode::BAD_REQUEST, "HLS is plain HTTP, not a WebSocket"),
         (CameraRoute::Test, true) => {
             response::error(StatusCode::BAD_REQUEST, "connect the WebSocket to /<camera>/live, not to the test page")
         }

@@ -3,12 +3,17 @@
 
 pub mod api;
 pub mod auth;
+pub mod body;
 pub mod control;
+pub mod export;
+pub mod files;
 pub mod handler;
 pub mod pages;
 pub mod query;
+pub mod range;
 pub mod response;
 pub mod route;
+pub mod video;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -2,16 +2,15 @@
 //! `{"status":"success","data":...}` and `{"status":"error","error":...,"code":...}`.
 
 use bytes::Bytes;
-use http_body_util::Full;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION};
 use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
-pub type Body = Full<Bytes>;
+pub use super::body::Body;
 pub type Resp = Response<Body>;
 
 pub fn with_type(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Resp {
-    let mut r = Response::new(Full::new(body.into()));
+    let mut r = Response::new(Body::full(body));
     *r.status_mut() = status;
     r.headers_mut().insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     r

@@ -26,6 +26,8 @@ pub enum CameraRoute<'a> {
     Snapshot,
     /// `/<cam>/control/...`
     Control(ControlRoute<'a>),
+    /// `/<cam>/hls/<file>`: live HLS playlist (`live.m3u8`), init and media segments.
+    Hls(&'a str),
 }
 
 /// The recording API under `/<cam>/control`. Identifiers stay raw strings here; handlers
@@ -52,6 +54,28 @@ pub enum ControlRoute<'a> {
     Session(&'a str),
     /// `PUT recordings/<session_id>/keep`
     Keep(&'a str),
+    /// `GET recordings/spans?from=&to=`: continuous recorded spans (for timelines)
+    Spans,
+    /// `GET|DELETE recordings/hls/timerange?t1=&t2=`: VOD playlist / delete a range
+    HlsTimerange,
+    /// `GET recordings/hls/segments/<start_ms>.m4s`
+    HlsSegment(&'a str),
+    /// `GET recordings/hls/init/<sha256>.mp4`
+    HlsInit(&'a str),
+    /// `DELETE recordings/hls/sessions/<session_id>`
+    HlsSession(&'a str),
+    /// `GET|DELETE recordings/mp4/segments?from=&to=`: list / bulk delete
+    Mp4Segments,
+    /// `GET|DELETE recordings/mp4/segments/<filename>`
+    Mp4Segment(&'a str),
+    /// `POST recordings/mp4/export` `{"from","to"}`
+    Export,
+    /// `GET recordings/mp4/export/jobs`
+    ExportJobs,
+    /// `GET recordings/mp4/export/jobs/<id>`
+    ExportJob(&'a str),
+    /// `GET recordings/mp4/export/download/<id>`
+    ExportDownload(&'a str),
 }
 
 impl<'a> Route<'a> {
@@ -84,6 +108,7 @@ impl<'a> CameraRoute<'a> {
             ["live"] => CameraRoute::Live,
             ["snapshot"] => CameraRoute::Snapshot,
             ["control", rest @ ..] => CameraRoute::Control(ControlRoute::decode(rest)?),
+            ["hls", file] => CameraRoute::Hls(file),
             _ => return None,
         })
     }
@@ -98,6 +123,18 @@ impl<'a> ControlRoute<'a> {
             ["recording", "active"] => ControlRoute::RecordingActive,
             ["recording", "size"] => ControlRoute::RecordingSize,
             ["recordings"] => ControlRoute::Sessions,
+            ["recordings", "spans"] => ControlRoute::Spans,
+            ["recordings", "hls", "timerange"] => ControlRoute::HlsTimerange,
+            ["recordings", "hls", "segments", seg] => ControlRoute::HlsSegment(seg),
+            ["recordings", "hls", "init", init] => ControlRoute::HlsInit(init),
+            ["recordings", "hls", "sessions", id] => ControlRoute::HlsSession(id),
+            ["recordings", "mp4", "segments"] => ControlRoute::Mp4Segments,
+            ["recordings", "mp4", "segments", name] => ControlRoute::Mp4Segment(name),
+            ["recordings", "mp4", "export"] => ControlRoute::Export,
+            ["recordings", "mp4", "export", "jobs"] => ControlRoute::ExportJobs,
+            ["recordings", "mp4", "export", "jobs", id] => ControlRoute::ExportJob(id),
+            ["recordings", "mp4", "export", "download", id] => ControlRoute::ExportDownload(id),
+            ["recordings", "hls" | "mp4", ..] => return None,
             ["recordings", "frames", ts] => ControlRoute::FrameAt(ts),
             ["recordings", "sessions", id] => ControlRoute::Session(id),
             ["recordings", id, "frames"] => ControlRoute::SessionFrames(id),
@@ -156,11 +193,29 @@ mod tests {
             ("/cam1/control/recordings/frames/2025-08-15T10:00:00Z", FrameAt("2025-08-15T10:00:00Z")),
             ("/cam1/control/recordings/sessions/12", Session("12")),
             ("/cam1/control/recordings/12/keep", Keep("12")),
+            ("/cam1/control/recordings/spans", Spans),
+            ("/cam1/control/recordings/hls/timerange", HlsTimerange),
+            ("/cam1/control/recordings/hls/segments/1700000000000.m4s", HlsSegment("1700000000000.m4s")),
+            ("/cam1/control/recordings/hls/init/ab12.mp4", HlsInit("ab12.mp4")),
+            ("/cam1/control/recordings/hls/sessions/4", HlsSession("4")),
+            ("/cam1/control/recordings/mp4/segments", Mp4Segments),
+            ("/cam1/control/recordings/mp4/segments/cam1_20240819_140000.mp4", Mp4Segment("cam1_20240819_140000.mp4")),
+            ("/cam1/control/recordings/mp4/export", Export),
+            ("/cam1/control/recordings/mp4/export/jobs", ExportJobs),
+            ("/cam1/control/recordings/mp4/export/jobs/7", ExportJob("7")),
+            ("/cam1/control/recordings/mp4/export/download/7", ExportDownload("7")),
         ];
         for (path, want) in cases {
             assert_eq!(Route::decode(path), Route::Camera("cam1", CameraRoute::Control(want)), "{path}");
         }
-        for path in ["/cam1/control/recording", "/cam1/control/recordings/1/2/3", "/cam1/control/x"] {
+        assert_eq!(Route::decode("/cam1/hls/live.m3u8"), Route::Camera("cam1", CameraRoute::Hls("live.m3u8")));
+        for path in [
+            "/cam1/control/recording",
+            "/cam1/control/recordings/1/2/3",
+            "/cam1/control/x",
+            "/cam1/control/recordings/hls/x",
+            "/cam1/hls/a/b",
+        ] {
             assert_eq!(Route::decode(path), Route::NotFound, "{path}");
         }
     }

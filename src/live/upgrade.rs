@@ -64,7 +64,7 @@ where
             Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
         }
     });
-    let mut r = Response::new(http_body_util::Full::default());
+    let mut r = Response::new(crate::http::body::Body::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
     h.insert(UPGRADE, HeaderValue::from_static("websocket"));

@@ -44,12 +44,24 @@ pub struct FrameStore {
     readers: Arc<ReaderPool>,
     threads: Mutex<Vec<JoinHandle<()>>>,
     stop_checkpointer: Arc<AtomicBool>,
+    /// `false` when only sessions are kept here (frame storage disabled, video recording on).
+    store_frames: bool,
 }
 
 impl FrameStore {
     /// Opens (or creates) the database, repairs what a crash left behind and starts the
     /// writer and checkpointer threads.
     pub fn open(camera: &str, path: &Path, tuning: &Tuning) -> Result<Arc<FrameStore>, DbError> {
+        Self::open_with(camera, path, tuning, true)
+    }
+
+    /// Like [`FrameStore::open`]; `store_frames = false` keeps sessions only.
+    pub fn open_with(
+        camera: &str,
+        path: &Path,
+        tuning: &Tuning,
+        store_frames: bool,
+    ) -> Result<Arc<FrameStore>, DbError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| DbError(format!("cannot create {}: {e}", dir.display())))?;
         }
@@ -83,6 +95,7 @@ impl FrameStore {
             readers: Arc::new(ReaderPool::new(path.to_path_buf())),
             threads: Mutex::new(threads),
             stop_checkpointer,
+            store_frames,
         }))
     }
 
@@ -93,7 +106,7 @@ impl FrameStore {
     /// Called for every captured frame; cheap when nothing records.
     pub fn offer(&self, frame: &Frame) {
         let session_id = self.shared.active_id.load(Relaxed);
-        if session_id == 0 {
+        if session_id == 0 || !self.store_frames {
             return;
         }
         let record = FrameRecord { ts_ms: frame.captured_ms, session_id, jpeg: frame.jpeg.clone() };
@@ -186,6 +199,11 @@ impl FrameStore {
 
     pub async fn frame_before(&self, before: i64, since: i64) -> Result<Option<(i64, Bytes)>, StoreError> {
         self.readers.run(move |c| reader::frame_before(c, before, since)).await
+    }
+
+    /// Time ranges of kept and active sessions (retention and deletes leave them alone).
+    pub async fn protected_ranges(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.readers.run(reader::protected_ranges).await
     }
 
     pub async fn size(&self) -> Result<StoreSize, StoreError> {

@@ -23,10 +23,12 @@ pub async fn run(app: Arc<App>, mut stop: watch::Receiver<bool>) {
     }
 }
 
-/// One pass over all cameras; returns how many frames were deleted.
+/// One pass over all cameras (frames, then video, then the disk guard and expired exports);
+/// returns how many frames were deleted.
 pub async fn run_once(app: &App) -> u64 {
     let mut deleted = 0;
     for camera in app.cameras() {
+        crate::video::retention::by_age(&camera).await;
         let (Some(store), Some(keep_for)) = (camera.frames.as_ref(), camera.recording.frame_retention()) else {
             continue;
         };
@@ -39,5 +41,7 @@ pub async fn run_once(app: &App) -> u64 {
             Err(e) => warn!(camera = %camera.id(), "retention failed: {e}"),
         }
     }
+    crate::video::retention::disk_guard(app).await;
+    app.exports.expire();
     deleted
 }

@@ -11,7 +11,7 @@ fn camera(json: &str) -> CameraConfig {
 fn args(json: &str) -> Vec<String> {
     let cam = camera(json);
     let tx = Transcoding::default().with_override(&cam.transcoding);
-    ffmpeg_args(&cam, &tx).unwrap()
+    ffmpeg_args(&cam, &tx, None).unwrap()
 }
 
 /// The value following `flag`, if the flag is present.
@@ -86,11 +86,11 @@ fn transcoding_settings_apply_when_the_camera_does_not_set_them() {
     let cam = camera(r#"{"path": "/c", "url": "rtsp://h/s", "transcoding_override": {"quality": 50}}"#);
     let global = Transcoding { capture_framerate: 8.0, quality: 90, ..Transcoding::default() };
     let tx = global.with_override(&cam.transcoding);
-    let a = ffmpeg_args(&cam, &tx).unwrap();
+    let a = ffmpeg_args(&cam, &tx, None).unwrap();
     assert_eq!(value(&a, "-q:v"), Some("17"), "override quality 50");
     assert!(value(&a, "-vf").unwrap().contains("0.1250"), "capture_framerate 8 fps");
     let tx = global.with_override(&TranscodingOverride::default());
-    assert_eq!(value(&ffmpeg_args(&cam, &tx).unwrap(), "-q:v"), Some("5"), "global quality 90");
+    assert_eq!(value(&ffmpeg_args(&cam, &tx, None).unwrap(), "-q:v"), Some("5"), "global quality 90");
 }
 
 #[test]
@@ -143,4 +143,44 @@ fn rate_filter_is_stateful_and_self_contained() {
     let f = rate_select_filter(10.0);
     assert!(f.contains("ld(0)") && f.contains("st(0,"), "{f}");
     assert!(!f.contains("fps="), "the fps filter holds frames back");
+}
+
+fn segments() -> SegmentOutput {
+    SegmentOutput { dir: "/run/spool/cam1".into(), segment_seconds: 6, list_size: 6, encode_fps: 5.0 }
+}
+
+#[test]
+fn rtsp_video_is_copied_into_hls_segments_as_a_second_output() {
+    let cam = camera(r#"{"path": "/cam1", "url": "rtsp://h/s"}"#);
+    let tx = Transcoding::default();
+    let a = ffmpeg_args(&cam, &tx, Some(&segments())).unwrap();
+    assert_eq!(a.iter().filter(|x| *x == "-i").count(), 1, "one input: one RTSP session");
+    let hls_at = a.iter().position(|x| x == "hls").unwrap();
+    let second = &a[a.iter().position(|x| x == "pipe:1").unwrap() + 1..];
+    assert_eq!(value(second, "-c:v"), Some("copy"), "no re-encode");
+    assert!(hls_at > a.iter().position(|x| x == "pipe:1").unwrap(), "after the MJPEG output");
+    assert_eq!(value(second, "-hls_time"), Some("6"));
+    assert_eq!(value(second, "-hls_segment_type"), Some("fmp4"));
+    assert_eq!(value(second, "-hls_fmp4_init_filename"), Some("init_{run}.mp4"));
+    assert!(value(second, "-hls_flags").unwrap().contains("program_date_time"));
+    assert_eq!(value(second, "-hls_segment_filename"), Some("/run/spool/cam1/seg_%d.m4s"));
+    assert_eq!(a.last().map(String::as_str), Some("/run/spool/cam1/live.m3u8"));
+    assert!(!second.contains(&"-vf".to_string()), "the preview's filters do not touch the recording");
+    assert!(
+        !a.contains(&"-use_wallclock_as_timestamps".to_string()),
+        "segments are cut on the camera's own timestamps"
+    );
+    let explicit = camera(r#"{"path": "/cam1", "url": "rtsp://h/s", "ffmpeg": {"use_wallclock_as_timestamps": true}}"#);
+    let a = ffmpeg_args(&explicit, &tx, Some(&segments())).unwrap();
+    assert_eq!(value(&a, "-use_wallclock_as_timestamps"), Some("1"), "an explicit setting wins");
+}
+
+#[test]
+fn mjpeg_cameras_are_encoded_at_mp4_framerate_with_aligned_keyframes() {
+    let cam = camera(r#"{"path": "/c", "url": "http://10.0.0.7/video.mjpg"}"#);
+    let a = ffmpeg_args(&cam, &Transcoding::default(), Some(&segments())).unwrap();
+    let second = &a[a.iter().position(|x| x == "pipe:1").unwrap() + 1..];
+    assert_eq!(value(second, "-c:v"), Some("libx264"));
+    assert_eq!(value(second, "-vf"), Some("fps=5"));
+    assert_eq!(value(second, "-g"), Some("30"), "5 fps x 6 s: one keyframe per segment");
 }

@@ -52,7 +52,11 @@ fn fragments_of_consecutive_segments_start_at_zero() {
         assert_eq!(base, Some(90_000));
         assert_eq!(tfdt_times(&out), vec![0, 45_000, 90_000], "version {version}");
         let kinds: Vec<[u8; 4]> = top_level(&out).unwrap().iter().map(|b| b.kind).collect();
-        assert_eq!(kinds, vec![*b"ftyp", *b"moof", *b"mdat", *b"moof", *b"mdat", *b"moof", *b"mdat"], "styp/sidx dropped");
+        assert_eq!(
+            kinds,
+            vec![*b"ftyp", *b"moof", *b"mdat", *b"moof", *b"mdat", *b"moof", *b"mdat"],
+            "styp/sidx dropped"
+        );
     }
 }
 

@@ -1,0 +1,92 @@
+//! Serving recordings with byte ranges (206 / 416, `Accept-Ranges`), from files (streamed)
+//! or from bytes already in memory.
+
+use std::path::Path;
+
+use bytes::Bytes;
+use hyper::header::{ACCEPT_RANGES, CONTENT_DISPOSITION, CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE, HeaderValue};
+use hyper::{HeaderMap, Response, StatusCode};
+use tokio::io::AsyncSeekExt;
+
+use super::body::Body;
+use super::range::{ByteRange, parse_range};
+use super::response::{self, Resp};
+
+pub fn range_header(headers: &HeaderMap) -> Option<String> {
+    headers.get(hyper::header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string)
+}
+
+fn head(
+    status: StatusCode,
+    content_type: &'static str,
+    len: u64,
+    download: Option<&str>,
+) -> hyper::http::response::Builder {
+    let mut b = Response::builder()
+        .status(status)
+        .header(CONTENT_TYPE, content_type)
+        .header(ACCEPT_RANGES, "bytes")
+        .header(CONTENT_LENGTH, len);
+    if let Some(name) = download
+        && let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\""))
+    {
+        b = b.header(CONTENT_DISPOSITION, v);
+    }
+    b
+}
+
+fn unsatisfiable(len: u64) -> Resp {
+    let mut r = response::error(StatusCode::RANGE_NOT_SATISFIABLE, "requested range lies outside the file");
+    if let Ok(v) = HeaderValue::from_str(&format!("bytes */{len}")) {
+        r.headers_mut().insert(CONTENT_RANGE, v);
+    }
+    r
+}
+
+/// Streams a file, whole or the requested range.
+pub async fn serve_file(path: &Path, content_type: &'static str, range: Option<&str>, download: Option<&str>) -> Resp {
+    let mut file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return response::not_found("recording file not found"),
+        Err(e) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot open recording: {e}")),
+    };
+    let len = match file.metadata().await {
+        Ok(m) => m.len(),
+        Err(e) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot read recording: {e}")),
+    };
+    let (status, start, count) = match parse_range(range, len) {
+        ByteRange::Whole => (StatusCode::OK, 0, len),
+        ByteRange::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        ByteRange::Unsatisfiable => return unsatisfiable(len),
+    };
+    if start > 0
+        && let Err(e) = file.seek(std::io::SeekFrom::Start(start)).await
+    {
+        return response::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot seek: {e}"));
+    }
+    let mut b = head(status, content_type, count, download);
+    if status == StatusCode::PARTIAL_CONTENT {
+        b = b.header(CONTENT_RANGE, format!("bytes {start}-{}/{len}", start + count - 1));
+    }
+    b.body(Body::File { file, remaining: count })
+        .unwrap_or_else(|_| response::error(StatusCode::INTERNAL_SERVER_ERROR, "bad header"))
+}
+
+/// Serves bytes held in memory, whole or the requested range.
+pub fn serve_bytes(data: Bytes, content_type: &'static str, range: Option<&str>, download: Option<&str>) -> Resp {
+    let len = data.len() as u64;
+    let (status, body, content_range) = match parse_range(range, len) {
+        ByteRange::Whole => (StatusCode::OK, data, None),
+        ByteRange::Part { start, end } => (
+            StatusCode::PARTIAL_CONTENT,
+            data.slice(start as usize..=end as usize),
+            Some(format!("bytes {start}-{end}/{len}")),
+        ),
+        ByteRange::Unsatisfiable => return unsatisfiable(len),
+    };
+    let mut b = head(status, content_type, body.len() as u64, download);
+    if let Some(cr) = content_range {
+        b = b.header(CONTENT_RANGE, cr);
+    }
+    b.body(Body::full(body)).unwrap_or_else(|_| response::error(StatusCode::INTERNAL_SERVER_ERROR, "bad header"))
+}

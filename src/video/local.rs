@@ -1,0 +1,320 @@
+//! The panel-local video store of one camera: `<database_path>/<camera>/segments.db` holding
+//! HLS segments (database_type "sqlite"), the index of MP4 files, and MP4 blobs
+//! (mp4_storage_type "database"). Writes are one segment every few seconds, so a mutex around
+//! one connection (used from the blocking pool) is all the concurrency needed.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::segment::{HlsMeta, Mp4Meta};
+use crate::record::model::StoreError;
+
+const SCHEMA: &str = include_str!("segments_schema.sql");
+const SCHEMA_VERSION: i64 = 1;
+
+pub struct LocalIndex {
+    conn: Mutex<Connection>,
+    pub path: PathBuf,
+}
+
+impl LocalIndex {
+    pub fn open(path: &Path) -> Result<Arc<LocalIndex>, StoreError> {
+        let err = |e: rusqlite::Error| StoreError::Database(format!("{}: {e}", path.display()));
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let conn = Connection::open(path).map_err(err)?;
+        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
+        // Segments are large blobs: big pages, WAL, and space returned after deletes.
+        conn.pragma_update(None, "page_size", 65536).map_err(err)?;
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(err)?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)).map_err(err)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
+        conn.pragma_update(None, "cache_size", -512).map_err(err)?;
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
+        match version {
+            0 => conn
+                .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
+                .map_err(err)?,
+            SCHEMA_VERSION => {}
+            v => {
+                return Err(StoreError::Database(format!(
+                    "{}: schema version {v} is not known to this panelcam",
+                    path.display()
+                )));
+            }
+        }
+        Ok(Arc::new(LocalIndex { conn: Mutex::new(conn), path: path.to_path_buf() }))
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        f(&conn).map_err(StoreError::from)
+    }
+
+    /// Runs `f` on the blocking pool.
+    pub async fn run<T: Send + 'static>(
+        self: &Arc<Self>,
+        f: impl FnOnce(&LocalIndex) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let me = self.clone();
+        tokio::task::spawn_blocking(move || f(&me))
+            .await
+            .map_err(|e| StoreError::Database(format!("task failed: {e}")))?
+    }
+
+    pub fn put_init(&self, sha256: &str, data: &[u8]) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute("INSERT OR IGNORE INTO init_segments (sha256, data) VALUES (?1, ?2)", params![sha256, data])
+                .map(|_| ())
+        })
+    }
+
+    pub fn init(&self, sha256: &str) -> Result<Option<Bytes>, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT data FROM init_segments WHERE sha256 = ?1", [sha256], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+        })
+        .map(|o| o.map(Bytes::from))
+    }
+
+    /// Stores a segment once; a second call for the same start time changes nothing.
+    pub fn put_hls(&self, m: &HlsMeta, data: &[u8]) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT OR IGNORE INTO hls_segments (start_ms, duration_ms, init_sha256, session_id, size, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![m.start_ms, m.duration_ms, m.init_sha256, m.session_id, data.len() as i64, data],
+            )
+            .map(|_| ())
+        })
+    }
+
+    /// Segments that overlap `[from, to]`, oldest first.
+    pub fn list_hls(&self, from: i64, to: i64) -> Result<Vec<HlsMeta>, StoreError> {
+        self.with(|c| {
+            // Segments are at most a minute long: the start-time index bounds the scan.
+            let mut stmt = c.prepare_cached(
+                "SELECT start_ms, duration_ms, init_sha256, session_id, size FROM hls_segments
+                 WHERE start_ms >= ?1 - 600000 AND start_ms <= ?2 AND start_ms + duration_ms >= ?1 ORDER BY start_ms",
+            )?;
+            let rows = stmt.query_map(params![from, to], |r| {
+                Ok(HlsMeta {
+                    start_ms: r.get(0)?,
+                    duration_ms: r.get(1)?,
+                    init_sha256: r.get(2)?,
+                    session_id: r.get(3)?,
+                    size: r.get(4)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn hls(&self, start_ms: i64) -> Result<Option<Bytes>, StoreError> {
+        self.with(|c| {
+            c.query_row("SELECT data FROM hls_segments WHERE start_ms = ?1", [start_ms], |r| r.get::<_, Vec<u8>>(0))
+                .optional()
+        })
+        .map(|o| o.map(Bytes::from))
+    }
+
+    /// Deletes HLS segments starting in `[from, to)` outside the `protected` ranges; returns
+    /// (segments, bytes).
+    pub fn delete_hls(&self, from: i64, to: i64, protected: &[(i64, i64)]) -> Result<(u64, u64), StoreError> {
+        self.with(|c| {
+            let mut total = (0u64, 0u64);
+            for (lo, hi) in unprotected(from, to, protected) {
+                let bytes: i64 = c.query_row(
+                    "SELECT coalesce(sum(size), 0) FROM hls_segments WHERE start_ms >= ?1 AND start_ms < ?2",
+                    params![lo, hi],
+                    |r| r.get(0),
+                )?;
+                let n =
+                    c.execute("DELETE FROM hls_segments WHERE start_ms >= ?1 AND start_ms < ?2", params![lo, hi])?;
+                total.0 += n as u64;
+                total.1 += bytes as u64;
+            }
+            c.execute(
+                "DELETE FROM init_segments WHERE sha256 NOT IN (SELECT DISTINCT init_sha256 FROM hls_segments)",
+                [],
+            )?;
+            c.execute_batch("PRAGMA incremental_vacuum")?;
+            Ok(total)
+        })
+    }
+
+    pub fn put_mp4(&self, m: &Mp4Meta, data: Option<&[u8]>) -> Result<(), StoreError> {
+        let path = m.path.as_ref().map(|p| p.display().to_string());
+        self.with(|c| {
+            c.execute(
+                "INSERT OR REPLACE INTO mp4_segments (start_ms, duration_ms, name, size, session_id, path, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![m.start_ms, m.duration_ms, m.name, m.size, m.session_id, path, data],
+            )
+            .map(|_| ())
+        })
+    }
+
+    pub fn list_mp4(&self, from: i64, to: i64) -> Result<Vec<Mp4Meta>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare_cached(
+                "SELECT name, start_ms, duration_ms, size, session_id, path FROM mp4_segments
+                 WHERE start_ms <= ?2 AND start_ms + duration_ms >= ?1 ORDER BY start_ms",
+            )?;
+            let rows = stmt.query_map(params![from, to], mp4_row)?;
+            rows.collect()
+        })
+    }
+
+    pub fn mp4(&self, name: &str) -> Result<Option<Mp4Meta>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT name, start_ms, duration_ms, size, session_id, path FROM mp4_segments WHERE name = ?1",
+                [name],
+                mp4_row,
+            )
+            .optional()
+        })
+    }
+
+    /// Bytes `[offset, offset+len)` of an MP4 stored in the database, read incrementally so a
+    /// range request never loads the whole file.
+    pub fn mp4_blob_range(&self, start_ms: i64, offset: u64, len: usize) -> Result<Bytes, StoreError> {
+        self.with(|c| {
+            let rowid: i64 =
+                c.query_row("SELECT rowid FROM mp4_segments WHERE start_ms = ?1", [start_ms], |r| r.get(0))?;
+            let blob = c.blob_open(rusqlite::MAIN_DB, "mp4_segments", "data", rowid, true)?;
+            let mut buf = vec![0u8; len];
+            let n = blob.read_at(&mut buf, offset as usize)?;
+            buf.truncate(n);
+            Ok(Bytes::from(buf))
+        })
+    }
+
+    /// Removes MP4 index rows (and blobs); returns what was removed so the caller can delete
+    /// the files.
+    pub fn delete_mp4(&self, from: i64, to: i64, protected: &[(i64, i64)]) -> Result<Vec<Mp4Meta>, StoreError> {
+        let mut removed = Vec::new();
+        for (lo, hi) in unprotected(from, to, protected) {
+            let batch = self.with(|c| {
+                let mut stmt = c.prepare(
+                    "SELECT name, start_ms, duration_ms, size, session_id, path FROM mp4_segments WHERE start_ms >= ?1 AND start_ms < ?2",
+                )?;
+                let rows: Vec<Mp4Meta> = stmt.query_map(params![lo, hi], mp4_row)?.collect::<Result<_, _>>()?;
+                c.execute("DELETE FROM mp4_segments WHERE start_ms >= ?1 AND start_ms < ?2", params![lo, hi])?;
+                Ok(rows)
+            })?;
+            removed.extend(batch);
+        }
+        self.with(|c| c.execute_batch("PRAGMA incremental_vacuum"))?;
+        Ok(removed)
+    }
+
+    pub fn delete_mp4_named(&self, name: &str) -> Result<Option<Mp4Meta>, StoreError> {
+        let found = self.mp4(name)?;
+        if found.is_some() {
+            self.with(|c| c.execute("DELETE FROM mp4_segments WHERE name = ?1", [name]).map(|_| ()))?;
+        }
+        Ok(found)
+    }
+
+    /// The oldest recording start (for the disk guard).
+    pub fn oldest(&self) -> Result<Option<i64>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT min(t) FROM (SELECT min(start_ms) AS t FROM hls_segments UNION ALL SELECT min(start_ms) FROM mp4_segments)",
+                [],
+                |r| r.get(0),
+            )
+        })
+    }
+}
+
+fn mp4_row(r: &rusqlite::Row) -> rusqlite::Result<Mp4Meta> {
+    Ok(Mp4Meta {
+        name: r.get(0)?,
+        start_ms: r.get(1)?,
+        duration_ms: r.get(2)?,
+        size: r.get(3)?,
+        session_id: r.get(4)?,
+        path: r.get::<_, Option<String>>(5)?.map(PathBuf::from),
+    })
+}
+
+/// `[from, to)` minus the protected ranges (inclusive `[start, end]`).
+pub fn unprotected(from: i64, to: i64, protected: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut out = Vec::new();
+    let mut lo = from;
+    let mut sorted = protected.to_vec();
+    sorted.sort();
+    for (start, end) in sorted {
+        if end < lo || start >= to {
+            continue;
+        }
+        if start > lo {
+            out.push((lo, start));
+        }
+        lo = lo.max(end.saturating_add(1));
+    }
+    if lo < to {
+        out.push((lo, to));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unprotected_ranges() {
+        assert_eq!(unprotected(0, 100, &[]), vec![(0, 100)]);
+        assert_eq!(unprotected(0, 100, &[(10, 19), (50, 200)]), vec![(0, 10), (20, 50)]);
+        assert_eq!(unprotected(0, 100, &[(-5, 5)]), vec![(6, 100)]);
+        assert_eq!(unprotected(0, 100, &[(0, 100)]), vec![]);
+    }
+
+    #[test]
+    fn stores_lists_and_deletes_segments() {
+        let dir = std::env::temp_dir().join(format!("panelcam-local-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let idx = LocalIndex::open(&dir.join("segments.db")).unwrap();
+        idx.put_init("aa", b"init").unwrap();
+        for i in 0..10 {
+            let m = HlsMeta {
+                start_ms: i * 6000,
+                duration_ms: 6000,
+                init_sha256: "aa".into(),
+                session_id: Some(1),
+                size: 3,
+            };
+            idx.put_hls(&m, b"seg").unwrap();
+            idx.put_hls(&m, b"other").unwrap(); // idempotent
+        }
+        assert_eq!(idx.list_hls(7000, 20_000).unwrap().len(), 3, "overlapping 7 s..20 s: 6, 12, 18");
+        assert_eq!(idx.hls(6000).unwrap().unwrap(), Bytes::from_static(b"seg"));
+        let (n, bytes) = idx.delete_hls(0, 60_000, &[(12_000, 17_999)]).unwrap();
+        assert_eq!((n, bytes), (9, 27));
+        assert!(idx.init("aa").unwrap().is_some(), "still referenced by the protected segment");
+        idx.delete_hls(0, 60_000, &[]).unwrap();
+        assert!(idx.init("aa").unwrap().is_none(), "unreferenced init removed");
+
+        let m = Mp4Meta {
+            name: "c_1.mp4".into(),
+            start_ms: 5,
+            duration_ms: 300_000,
+            size: 6,
+            session_id: None,
+            path: None,
+        };
+        idx.put_mp4(&m, Some(b"abcdef")).unwrap();
+        assert_eq!(idx.mp4_blob_range(5, 2, 3).unwrap(), Bytes::from_static(b"cde"));
+        assert_eq!(idx.list_mp4(0, 10).unwrap(), vec![m.clone()]);
+        assert_eq!(idx.delete_mp4(0, 100, &[]).unwrap(), vec![m]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

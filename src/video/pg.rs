@@ -1,0 +1,441 @@
+//! The central PostgreSQL: connections (creating per-camera databases on demand), the
+//! schema, idempotent verified uploads streamed with `COPY … (FORMAT binary)`, and the reads
+//! and deletes of playback and retention.
+//!
+//! `database_url` ending in a database name: one shared database with a camera column.
+//! Without one: a database `rtsp_<camera>` per camera, created automatically.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::SinkExt;
+use tokio::io::AsyncReadExt;
+use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls};
+use tracing::{info, warn};
+
+use super::local::unprotected;
+use super::outbox::{Item, Kind};
+use super::segment::{HlsMeta, Mp4Meta};
+
+const SCHEMA: &str = include_str!("pg_schema.sql");
+const SCHEMA_VERSION: i32 = 1;
+/// Streamed uploads read files in chunks of this size.
+const UPLOAD_CHUNK: usize = 256 << 10;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum PgError {
+    /// Cannot reach or log into the server: retry later, keep the data.
+    Unreachable(String),
+    /// The server answered with an error for this operation.
+    Failed(String),
+    /// The row in PostgreSQL does not match what we uploaded (size or checksum).
+    Mismatch(String),
+}
+
+impl std::fmt::Display for PgError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PgError::Unreachable(m) => write!(f, "PostgreSQL unreachable: {m}"),
+            PgError::Failed(m) => write!(f, "PostgreSQL error: {m}"),
+            PgError::Mismatch(m) => write!(f, "upload verification failed: {m}"),
+        }
+    }
+}
+
+fn failed(e: tokio_postgres::Error) -> PgError {
+    if e.is_closed() || e.as_db_error().is_none() {
+        PgError::Unreachable(e.to_string())
+    } else {
+        PgError::Failed(e.to_string())
+    }
+}
+
+type Slot = Arc<Mutex<Option<Client>>>;
+
+pub struct Central {
+    base: Config,
+    shared: Option<String>,
+    /// The URL with its password masked, for logs and status.
+    pub display: String,
+    /// Per database: one connection for uploads (COPY needs it alone), one for queries.
+    slots: std::sync::Mutex<HashMap<(String, bool), Slot>>,
+}
+
+/// `rtsp_<camera>` with everything but `[a-z0-9_]` replaced, as PostgreSQL identifiers like.
+pub fn camera_db_name(camera: &str) -> String {
+    let clean: String =
+        camera.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' }).collect();
+    format!("rtsp_{clean}")
+}
+
+impl Central {
+    pub fn new(url: &str) -> Result<Central, String> {
+        let mut base: Config = url.parse().map_err(|e| format!("database_url is not a PostgreSQL URL: {e}"))?;
+        base.connect_timeout(Duration::from_secs(5))
+            .application_name("panelcam")
+            .keepalives_idle(Duration::from_secs(30));
+        let shared = base.get_dbname().filter(|d| !d.is_empty()).map(str::to_string);
+        Ok(Central {
+            base,
+            shared,
+            display: crate::redact::redact_url(url),
+            slots: std::sync::Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn database_for(&self, camera: &str) -> String {
+        self.shared.clone().unwrap_or_else(|| camera_db_name(camera))
+    }
+
+    /// A connected client for `camera`'s database (`upload` = the connection reserved for
+    /// uploads), reconnecting when the previous one broke.
+    pub async fn client(&self, camera: &str, upload: bool) -> Result<OwnedMutexGuard<Option<Client>>, PgError> {
+        let db = self.database_for(camera);
+        let slot = {
+            let mut slots = self.slots.lock().unwrap_or_else(|e| e.into_inner());
+            slots.entry((db.clone(), upload)).or_default().clone()
+        };
+        let mut guard = slot.lock_owned().await;
+        if guard.as_ref().is_none_or(|c| c.is_closed()) {
+            *guard = Some(self.connect(&db).await?);
+        }
+        Ok(guard)
+    }
+
+    async fn connect(&self, db: &str) -> Result<Client, PgError> {
+        let mut cfg = self.base.clone();
+        cfg.dbname(db);
+        let client = match cfg.connect(NoTls).await {
+            Ok((client, conn)) => {
+                tokio::spawn(conn);
+                client
+            }
+            Err(e) if self.shared.is_none() && e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {
+                self.create_database(db).await?;
+                let (client, conn) = cfg.connect(NoTls).await.map_err(failed)?;
+                tokio::spawn(conn);
+                client
+            }
+            Err(e) => return Err(failed(e)),
+        };
+        ensure_schema(&client).await?;
+        Ok(client)
+    }
+
+    async fn create_database(&self, db: &str) -> Result<(), PgError> {
+        let mut cfg = self.base.clone();
+        cfg.dbname("postgres");
+        let (admin, conn) = cfg.connect(NoTls).await.map_err(failed)?;
+        tokio::spawn(conn);
+        // `db` is built from [a-z0-9_] only (camera_db_name), so quoting it is safe.
+        match admin.batch_execute(&format!("CREATE DATABASE \"{db}\"")).await {
+            Ok(()) => {
+                info!(database = db, "created PostgreSQL database for camera recordings");
+                Ok(())
+            }
+            // Another panel (or our other connection) created it meanwhile.
+            Err(e)
+                if e.code() == Some(&SqlState::DUPLICATE_DATABASE) || e.code() == Some(&SqlState::UNIQUE_VIOLATION) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(PgError::Failed(format!("cannot create database {db}: {e}"))),
+        }
+    }
+}
+
+async fn ensure_schema(client: &Client) -> Result<(), PgError> {
+    let lock = "SELECT pg_advisory_xact_lock(7272001)";
+    client.batch_execute(&format!("BEGIN; {lock}; {SCHEMA} COMMIT;")).await.map_err(failed)?;
+    let version: Option<i32> =
+        client.query_opt("SELECT max(version) FROM panelcam_schema", &[]).await.map_err(failed)?.and_then(|r| r.get(0));
+    match version {
+        None => {
+            client
+                .execute("INSERT INTO panelcam_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
+                .await
+                .map_err(failed)?;
+        }
+        Some(v) if v > SCHEMA_VERSION => {
+            return Err(PgError::Failed(format!(
+                "schema version {v} was written by a newer panelcam; not touching it"
+            )));
+        }
+        Some(_) => {}
+    }
+    client
+        .batch_execute(
+            "CREATE TEMP TABLE IF NOT EXISTS panelcam_upload (camera text, start_ms bigint, duration_ms bigint, name text,
+             init_sha256 text, session_id bigint, size bigint, sha256 text, data bytea) ON COMMIT DELETE ROWS",
+        )
+        .await
+        .map_err(failed)
+}
+
+/// A field of a binary COPY tuple (everything but the streamed `data`).
+pub enum CopyField<'a> {
+    Text(&'a str),
+    Int8(i64),
+    Null,
+}
+
+/// The binary COPY header and the first part of one tuple: every field before `data`, then
+/// `data`'s length. The caller streams the data bytes and then [`COPY_TRAILER`].
+pub fn copy_prefix(fields: &[CopyField], data_len: u64) -> Vec<u8> {
+    let mut b = b"PGCOPY\n\xff\r\n\0".to_vec();
+    b.extend_from_slice(&0i32.to_be_bytes()); // flags
+    b.extend_from_slice(&0i32.to_be_bytes()); // header extension length
+    b.extend_from_slice(&((fields.len() + 1) as i16).to_be_bytes());
+    for f in fields {
+        match f {
+            CopyField::Text(s) => {
+                b.extend_from_slice(&(s.len() as i32).to_be_bytes());
+                b.extend_from_slice(s.as_bytes());
+            }
+            CopyField::Int8(n) => {
+                b.extend_from_slice(&8i32.to_be_bytes());
+                b.extend_from_slice(&n.to_be_bytes());
+            }
+            CopyField::Null => b.extend_from_slice(&(-1i32).to_be_bytes()),
+        }
+    }
+    b.extend_from_slice(&(data_len as i32).to_be_bytes());
+    b
+}
+
+pub const COPY_TRAILER: [u8; 2] = (-1i16).to_be_bytes();
+
+/// Uploads one outbox item from its file, idempotently (a row with the same key is left as
+/// it is) and verified (the stored size and SHA-256 must equal ours).
+pub async fn upload(client: &mut Client, item: &Item, file: &Path) -> Result<(), PgError> {
+    let tx = client.transaction().await.map_err(failed)?;
+    let fields = [
+        CopyField::Text(&item.camera),
+        CopyField::Int8(item.start_ms),
+        CopyField::Int8(item.duration_ms),
+        item.name.as_deref().map_or(CopyField::Null, CopyField::Text),
+        item.init_sha256.as_deref().map_or(CopyField::Null, CopyField::Text),
+        item.session_id.map_or(CopyField::Null, CopyField::Int8),
+        CopyField::Int8(item.size),
+        CopyField::Text(&item.sha256),
+    ];
+    let sink = tx
+        .copy_in("COPY panelcam_upload (camera, start_ms, duration_ms, name, init_sha256, session_id, size, sha256, data) FROM STDIN (FORMAT binary)")
+        .await
+        .map_err(failed)?;
+    futures_util::pin_mut!(sink);
+    sink.send(Bytes::from(copy_prefix(&fields, item.size as u64))).await.map_err(failed)?;
+    let mut f = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| PgError::Failed(format!("cannot read {}: {e}", file.display())))?;
+    let mut sent = 0u64;
+    loop {
+        let mut buf = vec![0u8; UPLOAD_CHUNK];
+        let n = f.read(&mut buf).await.map_err(|e| PgError::Failed(format!("cannot read {}: {e}", file.display())))?;
+        if n == 0 {
+            break;
+        }
+        buf.truncate(n);
+        sent += n as u64;
+        sink.send(Bytes::from(buf)).await.map_err(failed)?;
+    }
+    if sent != item.size as u64 {
+        return Err(PgError::Failed(format!("{} has {sent} bytes, expected {}", file.display(), item.size)));
+    }
+    sink.send(Bytes::from_static(&COPY_TRAILER)).await.map_err(failed)?;
+    sink.finish().await.map_err(failed)?;
+    let (insert, verify) = match item.kind {
+        Kind::Init => (
+            "INSERT INTO init_segments (camera, sha256, data) SELECT camera, sha256, data FROM panelcam_upload ON CONFLICT DO NOTHING",
+            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM init_segments WHERE camera = $1 AND sha256 = $3 AND $2::bigint IS NOT NULL",
+        ),
+        Kind::Hls => (
+            "INSERT INTO hls_segments (camera, start_ms, duration_ms, init_sha256, session_id, size, sha256, data)
+             SELECT camera, start_ms, duration_ms::integer, init_sha256, session_id, size, sha256, data FROM panelcam_upload
+             ON CONFLICT (camera, start_ms) DO NOTHING",
+            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM hls_segments WHERE camera = $1 AND start_ms = $2 AND $3 <> ''",
+        ),
+        Kind::Mp4 => (
+            "INSERT INTO mp4_segments (camera, start_ms, duration_ms, name, session_id, size, sha256, data)
+             SELECT camera, start_ms, duration_ms, name, session_id, size, sha256, data FROM panelcam_upload
+             ON CONFLICT (camera, start_ms) DO NOTHING",
+            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM mp4_segments WHERE camera = $1 AND start_ms = $2 AND $3 <> ''",
+        ),
+    };
+    tx.execute(insert, &[]).await.map_err(failed)?;
+    let row = tx.query_opt(verify, &[&item.camera, &item.start_ms, &item.sha256]).await.map_err(failed)?;
+    let Some(row) = row else {
+        return Err(PgError::Mismatch(format!(
+            "{} {} is not in the database after the upload",
+            item.kind.as_str(),
+            item.start_ms
+        )));
+    };
+    let (size, sha): (i64, String) = (row.get(0), row.get(1));
+    if size != item.size || sha != item.sha256 {
+        return Err(PgError::Mismatch(format!(
+            "{} of {} at {}: database holds {size} bytes sha256 {sha}, panel has {} bytes sha256 {}",
+            item.kind.as_str(),
+            item.camera,
+            crate::util::iso_ms(item.start_ms),
+            item.size,
+            item.sha256
+        )));
+    }
+    tx.commit().await.map_err(failed)
+}
+
+pub async fn list_hls(c: &Client, camera: &str, from: i64, to: i64) -> Result<Vec<HlsMeta>, PgError> {
+    let rows = c
+        .query(
+            "SELECT start_ms, duration_ms, init_sha256, session_id, size FROM hls_segments
+             WHERE camera = $1 AND start_ms >= $2 - 600000 AND start_ms <= $3 AND start_ms + duration_ms >= $2 ORDER BY start_ms",
+            &[&camera, &from, &to],
+        )
+        .await
+        .map_err(failed)?;
+    Ok(rows
+        .iter()
+        .map(|r| HlsMeta {
+            start_ms: r.get(0),
+            duration_ms: i64::from(r.get::<_, i32>(1)),
+            init_sha256: r.get(2),
+            session_id: r.get(3),
+            size: r.get(4),
+        })
+        .collect())
+}
+
+pub async fn hls(c: &Client, camera: &str, start_ms: i64) -> Result<Option<Bytes>, PgError> {
+    let row = c
+        .query_opt("SELECT data FROM hls_segments WHERE camera = $1 AND start_ms = $2", &[&camera, &start_ms])
+        .await
+        .map_err(failed)?;
+    Ok(row.map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
+}
+
+pub async fn init(c: &Client, camera: &str, sha: &str) -> Result<Option<Bytes>, PgError> {
+    let row = c
+        .query_opt("SELECT data FROM init_segments WHERE camera = $1 AND sha256 = $2", &[&camera, &sha])
+        .await
+        .map_err(failed)?;
+    Ok(row.map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
+}
+
+fn mp4_row(r: &tokio_postgres::Row) -> Mp4Meta {
+    Mp4Meta {
+        name: r.get(0),
+        start_ms: r.get(1),
+        duration_ms: r.get(2),
+        size: r.get(3),
+        session_id: r.get(4),
+        path: None,
+    }
+}
+
+pub async fn list_mp4(c: &Client, camera: &str, from: i64, to: i64) -> Result<Vec<Mp4Meta>, PgError> {
+    let rows = c
+        .query(
+            "SELECT name, start_ms, duration_ms, size, session_id FROM mp4_segments
+             WHERE camera = $1 AND start_ms <= $3 AND start_ms + duration_ms >= $2 ORDER BY start_ms",
+            &[&camera, &from, &to],
+        )
+        .await
+        .map_err(failed)?;
+    Ok(rows.iter().map(mp4_row).collect())
+}
+
+pub async fn mp4(c: &Client, camera: &str, name: &str) -> Result<Option<Mp4Meta>, PgError> {
+    let row = c
+        .query_opt(
+            "SELECT name, start_ms, duration_ms, size, session_id FROM mp4_segments WHERE camera = $1 AND name = $2",
+            &[&camera, &name],
+        )
+        .await
+        .map_err(failed)?;
+    Ok(row.as_ref().map(mp4_row))
+}
+
+/// `len` bytes from `offset` of a stored MP4 (substring on an uncompressed, out-of-line
+/// value reads only the chunks it needs).
+pub async fn mp4_range(c: &Client, camera: &str, start_ms: i64, offset: u64, len: u64) -> Result<Bytes, PgError> {
+    let (from, count) = (offset as i64 + 1, len as i64);
+    let row = c
+        .query_one(
+            "SELECT substring(data from $3 for $4) FROM mp4_segments WHERE camera = $1 AND start_ms = $2",
+            &[&camera, &start_ms, &from, &count],
+        )
+        .await
+        .map_err(failed)?;
+    Ok(Bytes::from(row.get::<_, Vec<u8>>(0)))
+}
+
+/// Deletes rows of `table` starting in `[from, to)` outside `protected`; returns the count.
+pub async fn delete_range(
+    c: &Client,
+    table: &str,
+    camera: &str,
+    from: i64,
+    to: i64,
+    protected: &[(i64, i64)],
+) -> Result<u64, PgError> {
+    let table = match table {
+        "hls" => "hls_segments",
+        _ => "mp4_segments",
+    };
+    let mut n = 0;
+    for (lo, hi) in unprotected(from, to, protected) {
+        let sql = format!("DELETE FROM {table} WHERE camera = $1 AND start_ms >= $2 AND start_ms < $3");
+        n += c.execute(&sql, &[&camera, &lo, &hi]).await.map_err(failed)?;
+    }
+    if table == "hls_segments" && n > 0 {
+        let orphans = "DELETE FROM init_segments i WHERE camera = $1 AND NOT EXISTS
+                       (SELECT 1 FROM hls_segments h WHERE h.camera = i.camera AND h.init_sha256 = i.sha256)";
+        if let Err(e) = c.execute(orphans, &[&camera]).await {
+            warn!(camera, "cannot remove unused init segments: {e}");
+        }
+    }
+    Ok(n)
+}
+
+pub async fn delete_mp4_named(c: &Client, camera: &str, name: &str) -> Result<u64, PgError> {
+    c.execute("DELETE FROM mp4_segments WHERE camera = $1 AND name = $2", &[&camera, &name]).await.map_err(failed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_names_are_safe_identifiers() {
+        assert_eq!(camera_db_name("cam1"), "rtsp_cam1");
+        assert_eq!(camera_db_name("Front-Door.2"), "rtsp_front_door_2");
+        assert_eq!(camera_db_name("x\"; DROP"), "rtsp_x___drop");
+    }
+
+    #[test]
+    fn copy_prefix_is_pg_binary_format() {
+        let p = copy_prefix(&[CopyField::Text("ab"), CopyField::Int8(7), CopyField::Null], 3);
+        assert_eq!(&p[..11], b"PGCOPY\n\xff\r\n\0");
+        assert_eq!(&p[19..21], &4i16.to_be_bytes(), "three fields plus data");
+        assert_eq!(&p[21..27], &[0, 0, 0, 2, b'a', b'b']);
+        assert_eq!(&p[27..39], &[0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 7]);
+        assert_eq!(&p[39..43], &(-1i32).to_be_bytes());
+        assert_eq!(&p[43..], &3i32.to_be_bytes());
+    }
+
+    #[test]
+    fn shared_or_per_camera_databases() {
+        let shared = Central::new("postgres://u:secret@127.0.0.1:5432/surveillance").unwrap();
+        assert_eq!(shared.database_for("cam1"), "surveillance");
+        assert!(!shared.display.contains("secret"));
+        let per = Central::new("postgres://u@127.0.0.1:5432/").unwrap();
+        assert_eq!(per.database_for("cam1"), "rtsp_cam1");
+        assert!(Central::new("not a url").is_err());
+    }
+}

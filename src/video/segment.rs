@@ -1,0 +1,119 @@
+//! The units of video recording: HLS segments and MP4 files, as metadata.
+
+use std::path::PathBuf;
+
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+
+use crate::util::iso_ms;
+
+/// A complete HLS segment in the spool, as FFmpeg listed it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SpoolSegment {
+    pub name: String,
+    pub path: PathBuf,
+    pub init_path: PathBuf,
+    pub start_ms: i64,
+    pub duration_ms: i64,
+    pub size: u64,
+}
+
+impl SpoolSegment {
+    pub fn end_ms(&self) -> i64 {
+        self.start_ms + self.duration_ms
+    }
+}
+
+/// A stored HLS segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HlsMeta {
+    pub start_ms: i64,
+    pub duration_ms: i64,
+    pub init_sha256: String,
+    pub session_id: Option<i64>,
+    pub size: i64,
+}
+
+/// A stored MP4 segment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mp4Meta {
+    pub name: String,
+    pub start_ms: i64,
+    pub duration_ms: i64,
+    pub size: i64,
+    pub session_id: Option<i64>,
+    /// Where the bytes are: a local file, or inside a database.
+    pub path: Option<PathBuf>,
+}
+
+impl Mp4Meta {
+    pub fn to_json(&self, url: &str) -> Value {
+        json!({
+            "filename": self.name,
+            "start_time": iso_ms(self.start_ms),
+            "end_time": iso_ms(self.start_ms + self.duration_ms),
+            "start_ms": self.start_ms,
+            "duration": self.duration_ms as f64 / 1000.0,
+            "size": self.size,
+            "session_id": self.session_id,
+            "url": url,
+        })
+    }
+}
+
+/// `<camera>_YYYYMMDD_HHMMSS.mp4` in UTC (the spec's naming; UTC because a panel's clock
+/// zone is not reliable and names must sort by time).
+pub fn mp4_name(camera: &str, start_ms: i64) -> String {
+    let iso = iso_ms(start_ms); // 2024-08-19T14:00:00.000Z
+    let digits = |r: std::ops::Range<usize>| iso[r].replace(['-', ':'], "");
+    format!("{camera}_{}_{}.mp4", digits(0..10), digits(11..19))
+}
+
+/// `YYYY/MM/DD` of a time, for the MP4 directory tree.
+pub fn day_dir(start_ms: i64) -> PathBuf {
+    let iso = iso_ms(start_ms);
+    PathBuf::from(&iso[0..4]).join(&iso[5..7]).join(&iso[8..10])
+}
+
+/// A name a client may ask for: `<camera>_YYYYMMDD_HHMMSS.mp4` and nothing that could walk
+/// the filesystem.
+pub fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && !name.starts_with('.')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && !name.contains("..")
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex(&Sha256::digest(data))
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_dirs_follow_the_spec() {
+        let t = crate::util::parse_time("2024-08-19T14:05:00.250Z").unwrap();
+        assert_eq!(mp4_name("cam1", t), "cam1_20240819_140500.mp4");
+        assert_eq!(day_dir(t), PathBuf::from("2024/08/19"));
+    }
+
+    #[test]
+    fn only_plain_names_are_safe() {
+        assert!(is_safe_name("cam1_20240819_140500.mp4"));
+        for bad in ["", "../etc/passwd", "a/b.mp4", ".hidden", "a..mp4", "x%2F..", "a b.mp4", "c:\\x"] {
+            assert!(!is_safe_name(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn sha256_is_hex() {
+        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    }
+}

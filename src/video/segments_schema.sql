@@ -1,0 +1,31 @@
+-- Video recordings of one camera kept on the panel: <database_path>/<camera>/segments.db
+-- (HLS segments when database_type is "sqlite"; the index of MP4 files, or the MP4 files
+-- themselves when mp4_storage_type is "database"). Applied by src/video/local.rs when
+-- `PRAGMA user_version` is 0. Times are Unix milliseconds (UTC).
+
+-- fMP4 init segments (ftyp+moov): the codec setup every media segment needs to play.
+CREATE TABLE init_segments (
+    sha256 TEXT PRIMARY KEY,   -- hex SHA-256 of data; segments refer to their init by it
+    data   BLOB NOT NULL       -- the init segment exactly as FFmpeg wrote it
+) STRICT;
+
+-- HLS media segments (moof+mdat), the camera's H.264 copied without re-encoding.
+CREATE TABLE hls_segments (
+    start_ms    INTEGER PRIMARY KEY,  -- wall-clock start (EXT-X-PROGRAM-DATE-TIME)
+    duration_ms INTEGER NOT NULL,     -- EXTINF
+    init_sha256 TEXT NOT NULL,        -- init_segments.sha256
+    session_id  INTEGER,              -- recording session it was kept for; NULL = continuous
+    size        INTEGER NOT NULL,     -- bytes of data
+    data        BLOB NOT NULL         -- the segment file
+) STRICT;
+
+-- MP4 segments: fragmented MP4 files of mp4_segment_minutes assembled from HLS segments.
+CREATE TABLE mp4_segments (
+    start_ms    INTEGER PRIMARY KEY,  -- wall-clock start of the first fragment
+    duration_ms INTEGER NOT NULL,     -- sum of the fragments' durations
+    name        TEXT NOT NULL UNIQUE, -- <camera>_YYYYMMDD_HHMMSS.mp4 (UTC)
+    size        INTEGER NOT NULL,     -- bytes
+    session_id  INTEGER,              -- recording session, NULL = continuous
+    path        TEXT,                 -- file under <database_path>/<camera>/YYYY/MM/DD/ (filesystem storage)
+    data        BLOB                  -- the file itself (database storage); NULL when `path` is set
+) STRICT;
