@@ -4,7 +4,9 @@
 #   run   - what `scripts/run.sh` needs (FFmpeg)
 #   cross - aarch64 toolchain for scripts/size-check.sh (Debian cross gcc, qemu, Rust targets)
 #   test  - everything the test suite and CI need (includes run and cross)
+# Both run and test also fetch hls.js (npm) into web/vendor/, served at /assets/hls.min.js.
 set -euo pipefail
+cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 SUDO=()
@@ -13,10 +15,10 @@ if [ "$(id -u)" -ne 0 ]; then
   SUDO=(sudo --preserve-env=DEBIAN_FRONTEND)
 fi
 
-pkgs=() targets=() want_nextest=0
+pkgs=() targets=() want_nextest=0 want_hlsjs=0
 for group in "${@:-test}"; do
   case $group in
-    run) pkgs+=(ffmpeg) ;;
+    run) pkgs+=(ffmpeg); want_hlsjs=1 ;;
     cross)
       pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
       targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl) ;;
@@ -27,7 +29,7 @@ for group in "${@:-test}"; do
         chromium postgresql mosquitto sqlite3
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
       targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl)
-      want_nextest=1 ;;
+      want_nextest=1 want_hlsjs=1 ;;
     *) echo "deps.sh: unknown group '$group' (run|test|cross)" >&2; exit 2 ;;
   esac
 done
@@ -56,4 +58,17 @@ fi
 if [ $want_nextest = 1 ] && ! cargo nextest --version >/dev/null 2>&1; then
   echo "deps.sh: installing cargo-nextest"
   cargo install cargo-nextest --locked --quiet
+fi
+
+# hls.js plays live and recorded HLS in browsers without native HLS. It is a browser library,
+# not part of the binary: fetched from npm into a cache and copied next to the pages.
+if [ $want_hlsjs = 1 ] && [ ! -s web/vendor/hls.min.js ]; then
+  if ! command -v npm >/dev/null; then
+    "${SUDO[@]}" apt-get install -y -qq npm >/dev/null
+  fi
+  cache=${XDG_CACHE_HOME:-$HOME/.cache}/panelcam/npm
+  mkdir -p "$cache" web/vendor
+  echo "deps.sh: fetching hls.js from npm"
+  npm install --silent --no-audit --no-fund --prefix "$cache" hls.js@1.7 >/dev/null
+  cp "$cache/node_modules/hls.js/dist/hls.light.min.js" web/vendor/hls.min.js
 fi

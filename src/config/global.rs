@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub log_dir: PathBuf,
     /// Cap of each per-camera FFmpeg log file; one rotated copy is kept. panelcam extension.
     pub log_file_max_bytes: u64,
+    /// hls.js for browsers without native HLS, served at `/assets/hls.min.js`; `None` =
+    /// the first of `web/vendor/hls.min.js` and `/usr/share/panelcam/hls.min.js`.
+    pub hls_js_path: Option<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -263,6 +266,7 @@ fn read_server(s: &Section) -> ServerConfig {
         tls,
         log_dir: s.string("log_dir", "logs").into(),
         log_file_max_bytes: s.u64("log_file_max_bytes", 4096..=u64::MAX, 1 << 20),
+        hls_js_path: s.opt_string("hls_js_path").map(PathBuf::from),
     };
     s.finish();
     server

@@ -22,6 +22,7 @@ fn camera_json(camera: &Camera) -> Value {
         "capture_framerate": crate::camera::argv::ffmpeg_framerate(c, &camera.transcoding),
         "quality": crate::camera::argv::effective_quality(c, &camera.transcoding),
         "recording": recording_json(camera),
+        "video": camera.video.as_ref().map(|v| v.status()),
     });
     if let (Value::Object(map), Value::Object(more)) = (&mut v, extra) {
         map.extend(more);
@@ -79,5 +80,7 @@ pub fn status(app: &App) -> Value {
         "cameras_streaming": streaming,
         "cameras": cameras.iter().map(|c| camera_json(c)).collect::<Vec<_>>(),
         "invalid_cameras": rejected_json(app),
+        // Store-and-forward to PostgreSQL: what waits, what was dropped for lack of space.
+        "outbox": app.video.outbox.as_ref().map(|o| o.status()),
     })
 }

@@ -47,6 +47,7 @@ async fn route(app: &Arc<App>, req: &mut Request<Incoming>) -> Resp {
         Route::Dashboard => response::html(pages().dashboard.clone()),
         Route::ApiStatus => response::success(api::status(app)),
         Route::ApiCameras => response::success(api::cameras(app)),
+        Route::Asset(file) => asset(app, file).await,
         Route::Camera(name, page) => camera_route(app, name, page, req).await,
     }
 }
@@ -56,7 +57,7 @@ async fn camera_route(app: &Arc<App>, name: &str, page: CameraRoute<'_>, req: &m
         return response::not_found(&format!("no camera at /{name}"));
     };
     let wants_socket = upgrade::is_upgrade(req);
-    let needs_token = wants_socket || matches!(page, CameraRoute::Snapshot | CameraRoute::Live);
+    let needs_token = wants_socket || matches!(page, CameraRoute::Snapshot | CameraRoute::Live | CameraRoute::Hls(_));
     if needs_token && !authorized(camera.config.token.as_ref(), req.headers(), req.uri().query()) {
         return response::error(
             StatusCode::UNAUTHORIZED,
@@ -87,4 +88,23 @@ async fn camera_route(app: &Arc<App>, name: &str, page: CameraRoute<'_>, req: &m
             response::error(StatusCode::BAD_REQUEST, "connect the WebSocket to /<camera>/live, not to the test page")
         }
     }
+}
+
+/// Serves hls.js from disk (it is too big to embed in a binary that must fit a panel's flash).
+async fn asset(app: &App, file: &str) -> Resp {
+    if file != "hls.min.js" {
+        return response::not_found("no such asset");
+    }
+    let candidates = match &app.config.server.hls_js_path {
+        Some(p) => vec![p.clone()],
+        None => vec!["web/vendor/hls.min.js".into(), "/usr/share/panelcam/hls.min.js".into()],
+    };
+    for path in candidates {
+        if tokio::fs::metadata(&path).await.is_ok() {
+            let mut r = super::files::serve_file(&path, "application/javascript", None, None).await;
+            r.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("max-age=86400"));
+            return r;
+        }
+    }
+    response::not_found("hls.js is not installed (scripts/deps.sh run fetches it; or set server.hls_js_path)")
 }

@@ -9,6 +9,8 @@ pub enum Route<'a> {
     ApiStatus,
     ApiCameras,
     Camera(&'a str, CameraRoute<'a>),
+    /// `/assets/<file>`: browser libraries kept outside the binary (hls.js).
+    Asset(&'a str),
     NotFound,
 }
 
@@ -89,7 +91,8 @@ impl<'a> Route<'a> {
             ["dashboard"] => Route::Dashboard,
             ["api", "status"] => Route::ApiStatus,
             ["api", "cameras"] => Route::ApiCameras,
-            ["api" | "dashboard", ..] => Route::NotFound,
+            ["assets", file] => Route::Asset(file),
+            ["api" | "dashboard" | "assets", ..] => Route::NotFound,
             [cam, rest @ ..] if is_camera_segment(cam) => match CameraRoute::decode(rest) {
                 Some(r) => Route::Camera(cam, r),
                 None => Route::NotFound,
