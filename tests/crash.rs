@@ -50,12 +50,21 @@ async fn heavy_kill_9_during_recording_loses_nothing_older_than_a_second() {
         assert_eq!(integrity, "ok", "round {round}");
         // Frames captured after the session started (plus the start's own latency) and more
         // than a second before the kill must all be there.
-        let must_have: Vec<i64> = seen.iter().copied().filter(|&ts| ts >= started + 300 && ts < killed_at - 1000).collect();
-        assert!(!must_have.is_empty() || run_for < Duration::from_millis(1500), "round {round}: saw {} frames", seen.len());
+        let must_have: Vec<i64> =
+            seen.iter().copied().filter(|&ts| ts >= started + 300 && ts < killed_at - 1000).collect();
+        assert!(
+            !must_have.is_empty() || run_for < Duration::from_millis(1500),
+            "round {round}: saw {} frames",
+            seen.len()
+        );
         for ts in &must_have {
             // The store keeps capture times; a same-millisecond neighbour moves by a few ms.
             let n: i64 = conn
-                .query_row("SELECT count(*) FROM frames WHERE ts_ms BETWEEN ?1 AND ?1 + 5 AND session_id = ?2", [ts, &session], |r| r.get(0))
+                .query_row(
+                    "SELECT count(*) FROM frames WHERE ts_ms BETWEEN ?1 AND ?1 + 5 AND session_id = ?2",
+                    [ts, &session],
+                    |r| r.get(0),
+                )
                 .unwrap();
             assert_eq!(n, 1, "round {round}: frame {ts} ({} ms before the kill) missing", killed_at - ts);
         }

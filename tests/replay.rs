@@ -66,7 +66,10 @@ async fn heavy_replay_is_paced_by_recorded_time_at_1x_and_4x() {
         let took = got.last().unwrap().1 - got[0].1;
         let expected = span.div_f64(speed);
         let err = took.as_secs_f64() - expected.as_secs_f64();
-        assert!(err.abs() < 0.15 + expected.as_secs_f64() * 0.05, "{speed}x: took {took:?}, recorded span / speed = {expected:?}");
+        assert!(
+            err.abs() < 0.15 + expected.as_secs_f64() * 0.05,
+            "{speed}x: took {took:?}, recorded span / speed = {expected:?}"
+        );
         // Each frame arrives on schedule relative to the first, not just on average.
         for (ts, at) in &got {
             let due = Duration::from_millis((ts - from) as u64).div_f64(speed);
@@ -129,7 +132,11 @@ async fn malformed_commands_get_errors_and_the_connection_stays() {
         (json!({"cmd": "start"}), 400, "\"from\" is required"),
         (json!({"cmd": "start", "from": "last tuesday"}), 400, "not a valid time"),
         (json!({"cmd": "start", "from": iso(ts[5]), "to": iso(ts[1])}), 400, "before"),
-        (json!({"cmd": "start", "from": "2001-01-01T00:00:00Z", "to": "2001-01-02T00:00:00Z"}), 404, "no recorded frames"),
+        (
+            json!({"cmd": "start", "from": "2001-01-01T00:00:00Z", "to": "2001-01-02T00:00:00Z"}),
+            404,
+            "no recorded frames",
+        ),
         (json!({"cmd": "speed", "speed": 20}), 400, "outside"),
         (json!({"cmd": "speed", "speed": "fast"}), 400, "number"),
         (json!({"cmd": "goto"}), 400, "\"timestamp\" is required"),

@@ -56,6 +56,9 @@ pub fn rate_select_filter(fps: f64) -> String {
     )
 }
 
+/// Restamps preview frames with their arrival time (seconds since the filter started).
+pub const PREVIEW_CLOCK: &str = "setpts=(RTCTIME-RTCSTART)/(TB*1000000)";
+
 /// The effective JPEG quality: the camera's `ffmpeg.quality`, else the (overridden)
 /// transcoding quality.
 pub fn effective_quality(cam: &CameraConfig, tx: &Transcoding) -> u8 {
@@ -149,7 +152,8 @@ pub fn ffmpeg_args(
 
     // Input.
     let kind = SourceKind::of(cam);
-    if f.use_wallclock_as_timestamps.unwrap_or(segments.is_none()) {
+    let wallclock = f.use_wallclock_as_timestamps.unwrap_or(segments.is_none());
+    if wallclock {
         push(&["-use_wallclock_as_timestamps", "1"]);
     }
     match kind {
@@ -177,6 +181,13 @@ pub fn ffmpeg_args(
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     push(&["-map", "0:v:0"]);
     let mut filters = Vec::new();
+    if !wallclock {
+        // The recording keeps the camera's timestamps, but the preview must not depend on
+        // them: a camera (or an RTSP server) that jumps back in time would make the MJPEG
+        // encoder refuse frames ("Invalid pts") and take the whole process down. Arrival
+        // time is what the preview needs anyway.
+        filters.push(PREVIEW_CLOCK.to_string());
+    }
     if let Some(fps) = ffmpeg_framerate(cam, tx) {
         filters.push(rate_select_filter(fps));
     }

@@ -135,6 +135,7 @@ impl Camera {
             stats,
             stderr,
             max_frame_size: global.recording.max_frame_size,
+            spool: video.as_ref().map(|v| v.spool.clone()),
         };
         let task = tokio::spawn(supervisor.run(stop_rx));
         camera.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);

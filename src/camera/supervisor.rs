@@ -33,6 +33,9 @@ pub struct Supervisor {
     pub stats: Arc<CameraStats>,
     pub stderr: StderrLog,
     pub max_frame_size: usize,
+    /// The HLS spool FFmpeg writes into, re-created before each start: a missing directory
+    /// would make FFmpeg fail as a whole, live preview included.
+    pub spool: Option<std::path::PathBuf>,
 }
 
 /// Why one FFmpeg run ended.
@@ -81,6 +84,11 @@ impl Supervisor {
     }
 
     async fn run_once(&self, stop: &mut watch::Receiver<bool>) -> Ended {
+        if let Some(dir) = &self.spool
+            && let Err(e) = std::fs::create_dir_all(dir)
+        {
+            warn!(camera = %self.camera.id, "cannot create the spool {}: {e}", dir.display());
+        }
         // Each run writes its own HLS init segment (see argv::RUN_PLACEHOLDER).
         let run = crate::util::now_ms().to_string();
         let args: Vec<String> = self.args.iter().map(|a| a.replace(super::argv::RUN_PLACEHOLDER, &run)).collect();

@@ -168,10 +168,7 @@ fn segment_response(data: Bytes, content_type: &'static str) -> Resp {
 }
 
 async fn protected(camera: &Camera) -> Result<Vec<(i64, i64)>, StoreError> {
-    match &camera.frames {
-        Some(store) => store.protected_ranges().await,
-        None => Ok(Vec::new()),
-    }
+    Ok(crate::video::retention::protected(camera).await)
 }
 
 async fn delete_hls_range(camera: &Camera, video: &VideoCamera, query: &str) -> Result<Resp, StoreError> {

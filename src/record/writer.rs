@@ -415,7 +415,10 @@ impl Writer {
             return Ok(());
         }
         let n = free.min(VACUUM_STEP_PAGES);
-        self.conn.execute_batch(&format!("PRAGMA incremental_vacuum({n})"))?;
+        // The pragma frees one page per step (it yields a row per page): run it to the end.
+        let mut stmt = self.conn.prepare(&format!("PRAGMA incremental_vacuum({n})"))?;
+        let mut rows = stmt.query([])?;
+        while rows.next()?.is_some() {}
         job.report.vacuumed_pages += n as u64;
         Ok(())
     }

@@ -252,7 +252,12 @@ async fn write_part(work: &Path, n: usize, data: Vec<u8>) -> Result<PathBuf, Str
 /// Joins the parts into `out` by stream copy.
 async fn join(parts: &[PathBuf], work: &Path, out: &Path) -> Result<(), String> {
     let list = work.join("parts.txt");
-    let text: String = parts.iter().map(|p| format!("file '{}'\n", p.display())).collect();
+    // The concat demuxer resolves relative names against the list's directory: use absolute ones.
+    let text: String = parts
+        .iter()
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        .map(|p| format!("file '{}'\n", p.display()))
+        .collect();
     tokio::fs::write(&list, text).await.map_err(|e| e.to_string())?;
     let tmp = out.with_extension("tmp.mp4");
     let output = tokio::process::Command::new(crate::camera::ffmpeg_program())

@@ -100,7 +100,7 @@ impl LocalIndex {
             // Segments are at most a minute long: the start-time index bounds the scan.
             let mut stmt = c.prepare_cached(
                 "SELECT start_ms, duration_ms, init_sha256, session_id, size FROM hls_segments
-                 WHERE start_ms >= ?1 - 600000 AND start_ms <= ?2 AND start_ms + duration_ms >= ?1 ORDER BY start_ms",
+                 WHERE start_ms >= ?1 - 600000 AND start_ms < ?2 AND start_ms + duration_ms > ?1 ORDER BY start_ms",
             )?;
             let rows = stmt.query_map(params![from, to], |r| {
                 Ok(HlsMeta {
@@ -143,7 +143,7 @@ impl LocalIndex {
                 "DELETE FROM init_segments WHERE sha256 NOT IN (SELECT DISTINCT init_sha256 FROM hls_segments)",
                 [],
             )?;
-            c.execute_batch("PRAGMA incremental_vacuum")?;
+            vacuum(c)?;
             Ok(total)
         })
     }
@@ -210,7 +210,7 @@ impl LocalIndex {
             })?;
             removed.extend(batch);
         }
-        self.with(|c| c.execute_batch("PRAGMA incremental_vacuum"))?;
+        self.with(vacuum)?;
         Ok(removed)
     }
 
@@ -232,6 +232,15 @@ impl LocalIndex {
             )
         })
     }
+}
+
+/// Returns freed pages to the filesystem. The pragma frees one page per step (a row per
+/// page), so it must be stepped to the end.
+fn vacuum(c: &Connection) -> rusqlite::Result<()> {
+    let mut stmt = c.prepare("PRAGMA incremental_vacuum")?;
+    let mut rows = stmt.query([])?;
+    while rows.next()?.is_some() {}
+    Ok(())
 }
 
 fn mp4_row(r: &rusqlite::Row) -> rusqlite::Result<Mp4Meta> {

@@ -324,7 +324,7 @@ impl Outbox {
     pub fn pending(&self, camera: &str, kind: Kind, from: i64, to: i64) -> Result<Vec<Item>, StoreError> {
         let c = self.lock();
         let mut stmt = c.prepare(&format!(
-            "SELECT {COLUMNS} FROM items WHERE camera = ?1 AND kind = ?2 AND start_ms <= ?4 AND start_ms + duration_ms >= ?3 ORDER BY start_ms"
+            "SELECT {COLUMNS} FROM items WHERE camera = ?1 AND kind = ?2 AND start_ms <= ?4 AND (start_ms + duration_ms > ?3 OR start_ms = ?3) ORDER BY start_ms"
         ))?;
         let rows = stmt.query_map(params![camera, kind.as_str(), from, to], item_row)?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -294,7 +294,7 @@ pub async fn list_hls(c: &Client, camera: &str, from: i64, to: i64) -> Result<Ve
     let rows = c
         .query(
             "SELECT start_ms, duration_ms, init_sha256, session_id, size FROM hls_segments
-             WHERE camera = $1 AND start_ms >= $2 - 600000 AND start_ms <= $3 AND start_ms + duration_ms >= $2 ORDER BY start_ms",
+             WHERE camera = $1 AND start_ms >= $2 - 600000 AND start_ms < $3 AND start_ms + duration_ms > $2 ORDER BY start_ms",
             &[&camera, &from, &to],
         )
         .await

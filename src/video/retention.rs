@@ -15,12 +15,25 @@ use crate::util::now_ms;
 const GUARD_STEP_MS: i64 = 10 * 60_000;
 const GUARD_MAX_STEPS: usize = 200;
 
-async fn protected(camera: &Camera) -> Vec<(i64, i64)> {
+/// Kept and active sessions as ranges of segment *start* times. Deletes go by start time, so
+/// each range reaches back by the pre-event buffer kept with the session plus the longest
+/// segment (an MP4 file may start minutes before the session it contains).
+pub async fn protected(camera: &Camera) -> Vec<(i64, i64)> {
+    let rec = &camera.recording;
+    let longest = if rec.mp4_storage_type == crate::config::Mp4Storage::Disabled {
+        rec.hls_segment_seconds as i64 * 1000
+    } else {
+        ((rec.mp4_segment_minutes * 60_000.0) as i64).max(rec.hls_segment_seconds as i64 * 1000)
+    };
+    let reach_back = rec.pre_event_seconds as i64 * 1000 + longest;
     match &camera.frames {
-        Some(store) => store.protected_ranges().await.unwrap_or_else(|e| {
-            warn!(camera = %camera.id(), "cannot read protected sessions, skipping video retention: {e}");
-            vec![(i64::MIN, i64::MAX)]
-        }),
+        Some(store) => match store.protected_ranges().await {
+            Ok(ranges) => ranges.into_iter().map(|(s, e)| (s - reach_back, e)).collect(),
+            Err(e) => {
+                warn!(camera = %camera.id(), "cannot read protected sessions, deleting no video: {e}");
+                vec![(i64::MIN, i64::MAX)]
+            }
+        },
         None => Vec::new(),
     }
 }

@@ -77,7 +77,7 @@ fn every_ffmpeg_option_lands_in_the_right_place() {
     assert_eq!(value(&a, "-flush_packets"), Some("0"));
     assert_eq!(value(&a, "-movflags"), Some("+faststart"));
     let vf = value(&a, "-vf").unwrap();
-    assert!(vf.starts_with("select='") && vf.ends_with(",scale=640:-1"), "{vf}");
+    assert!(vf.starts_with(&format!("{PREVIEW_CLOCK},select='")) && vf.ends_with(",scale=640:-1"), "{vf}");
     assert!(vf.contains("0.2000"), "5 fps = 0.2 s interval: {vf}");
 }
 
@@ -166,6 +166,7 @@ fn rtsp_video_is_copied_into_hls_segments_as_a_second_output() {
     assert_eq!(value(second, "-hls_segment_filename"), Some("/run/spool/cam1/seg_%d.m4s"));
     assert_eq!(a.last().map(String::as_str), Some("/run/spool/cam1/live.m3u8"));
     assert!(!second.contains(&"-vf".to_string()), "the preview's filters do not touch the recording");
+    assert!(value(&a, "-vf").unwrap().starts_with(PREVIEW_CLOCK), "the preview runs on arrival time instead");
     assert!(
         !a.contains(&"-use_wallclock_as_timestamps".to_string()),
         "segments are cut on the camera's own timestamps"

@@ -1,0 +1,42 @@
+#!/bin/bash
+# Runs panelcam's benchmarks and prints their results: one line per measurement, with the
+# issue's target and [ok]/[MISSED] next to it. A copy goes to target/bench-results.txt
+# (or $BENCH_OUT).
+#
+#   scripts/bench.sh                          every bench, default scenarios (~5 min)
+#   scripts/bench.sh live latency             one scenario of one bench (comma-separated list)
+#   scripts/bench.sh live all                 also the FFmpeg option survey (~8 min more)
+#   scripts/bench.sh latency                  a scenario name alone: passed to every bench
+#   BENCH_SECONDS=10 scripts/bench.sh         shorter measuring times (default 30)
+#
+# Scenarios of `live`: latency, server-latency, cpu, rss, first-picture, ffmpeg-options.
+# Experiment knobs (see benches/live/*.rs): BENCH_CONFIG, BENCH_CAMERA_ARGS, BENCH_CAMERA_FFMPEG,
+# BENCH_VARIANTS, BENCH_EXTRA_INPUT, BENCH_EXTRA_OUTPUT.
+# Scenarios of `framestore` (~8 min): ingest, writer-cpu, seek, retention, replay; its knobs
+# (see benches/framestore.rs): BENCH_DIR (default /var/tmp/panelcam-bench, keeps ~3 GB of cached
+# databases), BENCH_REBUILD=1, BENCH_ROUNDS, BENCH_SEEK_FRAMES, BENCH_RETENTION_FRAMES.
+# Needs ffmpeg and /usr/bin/python3 with GStreamer's RTSP server (scripts/deps.sh).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BENCHES=(live framestore)
+
+selected=("${BENCHES[@]}")
+if [[ $# -gt 0 ]] && [[ " ${BENCHES[*]} " == *" $1 "* ]]; then
+    selected=("$1")
+    shift
+fi
+
+out="${BENCH_OUT:-${CARGO_TARGET_DIR:-target}/bench-results.txt}"
+mkdir -p "$(dirname "$out")"
+{
+    echo "# panelcam benchmarks $(date -u +%Y-%m-%dT%H:%M:%SZ), commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (modified)')"
+    echo "# $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//'), $(ffmpeg -version 2>/dev/null | head -1 | cut -d' ' -f1-3)"
+} | tee "$out"
+status=0
+for bench in "${selected[@]}"; do
+    # Cargo's build output goes to stderr; the results are the bench's stdout.
+    cargo bench --quiet --bench "$bench" -- "$@" | tee -a "$out" || status=$?
+done
+echo "results: $out"
+exit "$status"
