@@ -48,7 +48,9 @@ impl std::fmt::Display for PgError {
 }
 
 fn failed(e: tokio_postgres::Error) -> PgError {
-    if e.is_closed() || e.as_db_error().is_none() {
+    use std::error::Error;
+    let io = e.source().is_some_and(|s| s.is::<std::io::Error>());
+    if e.is_closed() || io || e.to_string().contains("timed out") {
         PgError::Unreachable(e.to_string())
     } else {
         PgError::Failed(e.to_string())
@@ -294,7 +296,8 @@ pub async fn list_hls(c: &Client, camera: &str, from: i64, to: i64) -> Result<Ve
     let rows = c
         .query(
             "SELECT start_ms, duration_ms, init_sha256, session_id, size FROM hls_segments
-             WHERE camera = $1 AND start_ms >= $2 - 600000 AND start_ms < $3 AND start_ms + duration_ms > $2 ORDER BY start_ms",
+             WHERE camera = $1 AND start_ms >= $2::bigint - 600000 AND start_ms < $3::bigint AND start_ms + duration_ms > $2::bigint
+             ORDER BY start_ms",
             &[&camera, &from, &to],
         )
         .await
@@ -342,7 +345,7 @@ pub async fn list_mp4(c: &Client, camera: &str, from: i64, to: i64) -> Result<Ve
     let rows = c
         .query(
             "SELECT name, start_ms, duration_ms, size, session_id FROM mp4_segments
-             WHERE camera = $1 AND start_ms <= $3 AND start_ms + duration_ms >= $2 ORDER BY start_ms",
+             WHERE camera = $1 AND start_ms <= $3::bigint AND start_ms + duration_ms >= $2::bigint ORDER BY start_ms",
             &[&camera, &from, &to],
         )
         .await
@@ -364,10 +367,11 @@ pub async fn mp4(c: &Client, camera: &str, name: &str) -> Result<Option<Mp4Meta>
 /// `len` bytes from `offset` of a stored MP4 (substring on an uncompressed, out-of-line
 /// value reads only the chunks it needs).
 pub async fn mp4_range(c: &Client, camera: &str, start_ms: i64, offset: u64, len: u64) -> Result<Bytes, PgError> {
-    let (from, count) = (offset as i64 + 1, len as i64);
+    // bytea values are at most 1 GiB, so positions fit substring()'s integer arguments.
+    let (from, count) = (offset as i32 + 1, len as i32);
     let row = c
         .query_one(
-            "SELECT substring(data from $3 for $4) FROM mp4_segments WHERE camera = $1 AND start_ms = $2",
+            "SELECT substring(data from $3::integer for $4::integer) FROM mp4_segments WHERE camera = $1 AND start_ms = $2",
             &[&camera, &start_ms, &from, &count],
         )
         .await
@@ -390,7 +394,7 @@ pub async fn delete_range(
     };
     let mut n = 0;
     for (lo, hi) in unprotected(from, to, protected) {
-        let sql = format!("DELETE FROM {table} WHERE camera = $1 AND start_ms >= $2 AND start_ms < $3");
+        let sql = format!("DELETE FROM {table} WHERE camera = $1 AND start_ms >= $2::bigint AND start_ms < $3::bigint");
         n += c.execute(&sql, &[&camera, &lo, &hi]).await.map_err(failed)?;
     }
     if table == "hls_segments" && n > 0 {

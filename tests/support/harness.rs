@@ -600,7 +600,9 @@ impl TestDb {
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let name = format!("panelcam_test_{tag}_{}_{n}", std::process::id());
         let admin = pg_connect(PG_ADMIN).await;
-        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}; CREATE DATABASE {name}")).await.unwrap();
+        // Two calls: one multi-statement string runs as a transaction, which DROP DATABASE refuses.
+        admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).await.unwrap();
+        admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
         TestDb { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), name }
     }
 
