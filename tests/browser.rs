@@ -147,3 +147,88 @@ async fn heavy_control_page_records_and_plays_back() {
     // Playback is of the past: the shown time trails the wall clock.
     assert!(panelcam::util::now_ms() - shown > 500);
 }
+
+/// Waits until a `<video>` plays: time advances past `beyond` seconds.
+async fn assert_video_plays(page: &Page, beyond: f64) -> f64 {
+    let js = format!(
+        "(() => {{ const v = window.panelcamHls && window.panelcamHls.video; return v && v.currentTime > {beyond} && !v.paused ? v.currentTime : null; }})()"
+    );
+    let t = page.wait_for(&js, Duration::from_secs(30)).await;
+    match t {
+        Ok(v) => v.as_f64().unwrap(),
+        Err(e) => {
+            let state = page
+                .eval("(() => { const v = window.panelcamHls.video; const b = []; for (let i = 0; i < v.buffered.length; i++) b.push([v.buffered.start(i), v.buffered.end(i)]); return {t: v.currentTime, paused: v.paused, ready: v.readyState, net: v.networkState, err: v.error && v.error.message, buffered: b, status: document.getElementById('status').textContent}; })()")
+                .await;
+            panic!("video does not play: {e}; state {state:?}; console: {:?}", page.console_messages().await)
+        }
+    }
+}
+
+async fn hls_setup(camera: serde_json::Value) -> (TestCamera, Server) {
+    let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
+    let config = json!({"server": {"hls_js_path": repo_path("web/vendor/hls.min.js")},
+                        "recording": {"hls_storage_enabled": true, "hls_segment_seconds": 2}});
+    let server = Server::start(config, &[("cam", camera_json("/cam", &cam.url("/cam"), camera))]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    (cam, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_live_hls_plays_in_chromium_with_hls_js() {
+    assert!(repo_path("web/vendor/hls.min.js").exists(), "hls.js missing: run scripts/deps.sh");
+    let (_cam, server) = hls_setup(json!({})).await;
+    // A few segments first, so the live window holds more than one.
+    let ready = eventually(Duration::from_secs(20), async || {
+        server.get("/cam/hls/live.m3u8").await.text().matches(".m4s").count() >= 2
+    })
+    .await;
+    assert!(ready, "live playlist: {}", server.get("/cam/hls/live.m3u8").await.text());
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&server.http_url("/cam/stream?hls=1")).await.unwrap();
+    let t = assert_video_plays(&page, 1.0).await;
+    let hlsjs = page.eval("!!(window.panelcamHls && window.panelcamHls.hls)").await.unwrap();
+    assert_eq!(hlsjs, true, "played through hls.js (Chromium has no native HLS)");
+    let size = page.eval("[window.panelcamHls.video.videoWidth, window.panelcamHls.video.videoHeight]").await.unwrap();
+    assert_eq!(size, json!([640, 360]), "the camera's own resolution");
+    assert!(t > 1.0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_a_recorded_range_over_two_sessions_plays_and_seeks() {
+    let (_cam, server) = hls_setup(json!({"recording": {"pre_event_seconds": 0}})).await;
+    let first = server.start_recording("cam", "one").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let one = server.stop_recording("cam").await["session"].clone();
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    server.start_recording("cam", "two").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let two = server.stop_recording("cam").await["session"].clone();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_ne!(one["session_id"], two["session_id"]);
+    let (t1, t2) = (one["start_time"].as_str().unwrap(), two["end_time"].as_str().unwrap());
+    let playlist = server.get(&format!("/cam/control/recordings/hls/timerange?t1={t1}&t2={t2}")).await.text();
+    assert!(playlist.contains("#EXT-X-DISCONTINUITY"), "the gap between the sessions is marked:\n{playlist}");
+    let total: f64 = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .map(|d| d.trim_end_matches(',').parse::<f64>().unwrap())
+        .sum();
+
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&server.http_url(&format!("/cam/stream?hls=1&t1={t1}&t2={t2}"))).await.unwrap();
+    assert_video_plays(&page, 0.5).await;
+    let duration = page
+        .wait_for("window.panelcamHls.video.duration || null", Duration::from_secs(10))
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    assert!((duration - total).abs() < 1.5, "the player sees both sessions: {duration} s vs {total} s in the playlist");
+    // Seek into the second session and keep playing from there.
+    let target = total - 4.0;
+    page.eval(&format!("window.panelcamHls.video.currentTime = {target}")).await.unwrap();
+    let after = assert_video_plays(&page, target + 0.5).await;
+    assert!(after < total + 0.5, "{after}");
+    let _ = first;
+}
