@@ -10,8 +10,9 @@ use rusqlite::{Connection, OpenFlags};
 pub const SCHEMA_VERSION: i64 = 1;
 const SCHEMA: &str = include_str!("schema.sql");
 
-/// SQLite settings that matter for JPEG blobs on flash. The defaults are the measured best;
-/// the benchmark compares them against other values and against a naive configuration.
+/// SQLite settings that matter for JPEG blobs on flash. `benches/framestore.rs` compares the
+/// defaults with other values and with a naive configuration; docs/frame-storage.md has the
+/// numbers and why each default was chosen (not every one is the fastest on a fast disk).
 #[derive(Clone, Debug)]
 pub struct Tuning {
     /// Bytes per page; only takes effect when the file is created. JPEGs of 30-100 KB are
