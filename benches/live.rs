@@ -27,6 +27,8 @@ mod latency;
 mod resources;
 #[path = "live/server_latency.rs"]
 mod server_latency;
+#[path = "live/stall.rs"]
+mod stall;
 
 use std::process::ExitCode;
 
@@ -38,6 +40,7 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("rss", "panelcam's resident memory, 4 cameras, 50 and 200 clients", true),
     ("first-picture", "time to the first picture on a new live WebSocket", true),
     ("ffmpeg-options", "latency floor for variants of FFmpeg's options (investigation, ~8 min)", false),
+    ("ffmpeg-stall", "FFmpeg paused 90 ms every 0.6 s: does the preview survive? (robustness)", false),
 ];
 
 async fn run(name: &str) {
@@ -48,6 +51,7 @@ async fn run(name: &str) {
         "rss" => resources::rss().await,
         "first-picture" => first_picture::first_picture().await,
         "ffmpeg-options" => ffmpeg_options::ffmpeg_options().await,
+        "ffmpeg-stall" => stall::ffmpeg_stall().await,
         _ => unreachable!("checked against SCENARIOS"),
     }
 }

@@ -9,7 +9,8 @@
 #   scripts/bench.sh latency                  a scenario name alone: passed to every bench
 #   BENCH_SECONDS=10 scripts/bench.sh         shorter measuring times (default 30)
 #
-# Scenarios of `live`: latency, server-latency, cpu, rss, first-picture, ffmpeg-options.
+# Scenarios of `live`: latency, server-latency, cpu, rss, first-picture; by name: ffmpeg-options,
+# ffmpeg-stall.
 # Experiment knobs (see benches/live/*.rs): BENCH_CONFIG, BENCH_CAMERA_ARGS, BENCH_CAMERA_FFMPEG,
 # BENCH_VARIANTS, BENCH_EXTRA_INPUT, BENCH_EXTRA_OUTPUT.
 # Scenarios of `framestore` (~8 min): ingest, writer-cpu, seek, retention, replay; its knobs

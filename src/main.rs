@@ -131,7 +131,10 @@ fn print_ffmpeg_args(cli: &Cli) -> ExitCode {
         }
     };
     let transcoding = global.transcoding.with_override(&camera.transcoding);
-    match panelcam::camera::argv::ffmpeg_args(&camera, &transcoding, None) {
+    // The same decision as at startup: the segment output is part of what FFmpeg runs.
+    let rec = global.recording.for_camera(&camera);
+    let segments = panelcam::video::camera::segment_output(&camera, &rec);
+    match panelcam::camera::argv::ffmpeg_args(&camera, &transcoding, segments.as_ref()) {
         Ok(args) => {
             args.iter().for_each(|a| println!("{a}"));
             ExitCode::SUCCESS

@@ -129,3 +129,28 @@ async fn unreachable_cameras_do_not_affect_the_others() {
     assert!(hanging_status["last_error"].as_str().unwrap().contains("data timeout"), "{hanging_status}");
     hold.abort();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_stalls_do_not_restart_ffmpeg() {
+    // A loaded panel pauses FFmpeg for tens of milliseconds; the backlog that follows must not
+    // make FFmpeg give up (it once did: two frames with one timestamp, "Invalid pts").
+    let cam = TestCamera::start(&["--width", "640", "--height", "360", "--fps", "25"]).await;
+    let camera = camera_json("/cam", &cam.url("/cam"), json!({"ffmpeg": {"log_stderr": "console"}}));
+    let server =
+        Server::start(json!({"recording": {"hls_storage_enabled": true, "continuous": true}}), &[("cam", camera)])
+            .await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let pids = ffmpeg_pids_for(cam.port);
+    assert_eq!(pids.len(), 1);
+    let pid = Pid::from_raw(pids[0] as i32);
+    for _ in 0..20 {
+        kill(pid, Signal::SIGSTOP).unwrap();
+        tokio::time::sleep(Duration::from_millis(90)).await;
+        kill(pid, Signal::SIGCONT).unwrap();
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    let status = server.camera_status("cam").await;
+    assert_eq!(status["restarts"], 0, "FFmpeg survived 20 stalls: {status}");
+    assert_eq!(ffmpeg_pids_for(cam.port), pids);
+    assert_eq!(status["state"], "streaming");
+}

@@ -94,12 +94,12 @@ impl std::ops::DerefMut for Panelcam {
     }
 }
 
-/// `BENCH_CONFIG` as printed next to results ("" when unset).
+/// The experiment knobs that change what runs, printed next to results ("" when none is set).
 pub fn bench_config_note() -> String {
-    match std::env::var("BENCH_CONFIG") {
-        Ok(c) if !c.trim().is_empty() => format!("  BENCH_CONFIG={c}"),
-        _ => String::new(),
-    }
+    ["BENCH_CONFIG", "BENCH_CAMERA_FFMPEG", "BENCH_CAMERA_ARGS"]
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()).map(|v| format!("  {k}={v}")))
+        .collect()
 }
 
 pub async fn start_panelcam(cameras: &[(&str, Value)]) -> Panelcam {
@@ -115,6 +115,20 @@ pub async fn start_panelcam(cameras: &[(&str, Value)]) -> Panelcam {
         server.wait_streaming(id, Duration::from_secs(40)).await;
     }
     Panelcam { server, spool }
+}
+
+/// "" if panelcam never had to restart the cameras' FFmpeg, else how often and why: a
+/// restart costs seconds of video and shows up in every number measured across it.
+pub async fn restarts_note(server: &Server, ids: &[&str]) -> String {
+    let mut notes = Vec::new();
+    for id in ids {
+        let status = server.camera_status(id).await;
+        let restarts = status["restarts"].as_u64().unwrap_or(0);
+        if restarts > 0 {
+            notes.push(format!("{id}: {restarts}x, last error: {}", status["last_error"].as_str().unwrap_or("?")));
+        }
+    }
+    if notes.is_empty() { String::new() } else { format!("  FFMPEG RESTARTED ({})", notes.join("; ")) }
 }
 
 /// panelcam with one camera `cam` on the reference camera, streaming.

@@ -10,7 +10,8 @@
 //! fragments). Removing `-flags low_delay` (+80 ms), the encoder's `-threads 1` (+80-120 ms),
 //! `-fps_mode passthrough` (duplicates, +120 ms at p90) or using `fps=10` for `select`
 //! (+40 ms) hurts; everything else is noise. A variant that FAILS with "Invalid pts <= last"
-//! hit the passthrough/select timestamp collision after a stall, not a problem of its option.
+//! hit the passthrough/select timestamp collision after a stall (see `ffmpeg-stall`), not a
+//! problem of its option.
 //!
 //! `BENCH_VARIANTS=a,b` runs only the variants whose name contains `a` or `b`;
 //! `BENCH_EXTRA_INPUT="-opt val ..."` / `BENCH_EXTRA_OUTPUT="..."` add a `custom` variant with
@@ -92,8 +93,29 @@ impl Argv {
         }
     }
 
-    pub fn set_filter(&mut self, vf: &str) {
-        self.set_output("-vf", vf);
+    /// Replaces panelcam's `select='...'` rate filter in the live `-vf` chain (whatever else
+    /// the chain holds, e.g. a `setpts` restamp, stays), or drops it for `None`.
+    pub fn set_rate_filter(&mut self, rate: Option<&str>) {
+        let i = self.live.iter().position(|a| a == "-vf").expect("a -vf on the live output");
+        let vf = &self.live[i + 1];
+        let start = vf.find("select='").expect("panelcam's select rate filter");
+        let end = start + 8 + vf[start + 8..].find('\'').expect("closing quote") + 1;
+        let parts: Vec<&str> =
+            [vf[..start].trim_end_matches(','), rate.unwrap_or(""), vf[end..].trim_start_matches(',')]
+                .into_iter()
+                .filter(|p| !p.is_empty())
+                .collect();
+        self.live[i + 1] = parts.join(",");
+    }
+
+    /// `scale=W:H` in the live `-vf` chain gets `:flags=<flags>`.
+    pub fn set_scale_flags(&mut self, flags: &str) {
+        let i = self.live.iter().position(|a| a == "-vf").expect("a -vf on the live output");
+        let chain: Vec<String> = self.live[i + 1]
+            .split(',')
+            .map(|f| if f.starts_with("scale=") { format!("{f}:flags={flags}") } else { f.to_string() })
+            .collect();
+        self.live[i + 1] = chain.join(",");
     }
 
     fn extend_input(&mut self, words: &str) {
@@ -116,13 +138,7 @@ fn no_parser(a: &mut Argv) {
     a.set_input("-flags2", "+chunks");
 }
 
-/// panelcam's `select` rate filter followed by `scale`.
-fn rate_and(scale: &str) -> String {
-    format!("{},{scale}", panelcam::camera::argv::rate_select_filter(10.0))
-}
-
 fn variants() -> Vec<(String, Edit)> {
-    let scale = "scale=640:-1";
     let v: Vec<(&str, Edit)> = vec![
         ("baseline: panelcam's argv", Box::new(|_| {})),
         ("- input -flags low_delay", Box::new(|a| a.remove_input("-flags"))),
@@ -143,8 +159,8 @@ fn variants() -> Vec<(String, Edit)> {
         ("+ -rtsp_flags prefer_tcp", Box::new(|a| a.set_input("-rtsp_flags", "prefer_tcp"))),
         ("- -fps_mode passthrough (FFmpeg default: cfr)", Box::new(|a| a.remove_output("-fps_mode"))),
         ("-fps_mode vfr", Box::new(|a| a.set_output("-fps_mode", "vfr"))),
-        ("rate filter fps=10 (not select)", Box::new(move |a| a.set_filter(&format!("fps=10,{scale}")))),
-        ("no rate filter (every camera frame)", Box::new(move |a| a.set_filter(scale))),
+        ("rate filter fps=10 (not select)", Box::new(|a| a.set_rate_filter(Some("fps=10")))),
+        ("no rate filter (every camera frame)", Box::new(|a| a.set_rate_filter(None))),
         ("+ -flags2 +fast", Box::new(|a| a.set_input("-flags2", "+fast"))),
         ("+ -skip_loop_filter all", Box::new(|a| a.set_input("-skip_loop_filter", "all"))),
         ("-rtsp_transport udp", Box::new(|a| a.set_input("-rtsp_transport", "udp"))),
@@ -156,10 +172,7 @@ fn variants() -> Vec<(String, Edit)> {
                 a.set_input("-threads", "1");
             }),
         ),
-        (
-            "scale flags=fast_bilinear",
-            Box::new(move |a| a.set_filter(&rate_and(&format!("{scale}:flags=fast_bilinear")))),
-        ),
+        ("scale flags=fast_bilinear", Box::new(|a| a.set_scale_flags("fast_bilinear"))),
     ];
     let mut v: Vec<(String, Edit)> = v.into_iter().map(|(name, edit)| (name.to_string(), edit)).collect();
     let extra_in = std::env::var("BENCH_EXTRA_INPUT").unwrap_or_default();

@@ -22,6 +22,8 @@ pub struct Run {
     pub frames: usize,
     pub no_barcode: usize,
     pub seconds: f64,
+    /// Printed after the numbers.
+    pub note: String,
 }
 
 impl Run {
@@ -29,12 +31,16 @@ impl Run {
         self.frames as f64 / self.seconds.max(1e-9)
     }
 
+    fn new(measure: Duration) -> Run {
+        Run { latencies: Vec::new(), frames: 0, no_barcode: 0, seconds: measure.as_secs_f64(), note: String::new() }
+    }
+
     pub fn note(&self) -> String {
         let mut note = format!("{:.1} fps", self.fps());
         if self.no_barcode > 0 {
             note.push_str(&format!(", {} frames without a readable barcode", self.no_barcode));
         }
-        note
+        note + &self.note
     }
 
     fn add(&mut self, received_ms: f64, jpeg: &[u8]) {
@@ -54,7 +60,8 @@ pub async fn glass_to_glass() {
     let server_spool = server.spool.0.clone();
     let args = running_ffmpeg_args(camera.port);
     println!("  FFmpeg argv (panelcam's, also run alone): {}{}", args.join(" "), bench_config_note());
-    let panelcam = measure_panelcam(&server, measure).await;
+    let mut panelcam = measure_panelcam(&server, measure).await;
+    panelcam.note.push_str(&restarts_note(&server, &["cam"]).await);
     server.stop().await;
     drop(server);
     // FFmpeg alone writes its HLS segments (if any) to a spool of its own.
@@ -92,7 +99,7 @@ pub async fn glass_to_glass() {
 /// One WebSocket client on `/cam/live` for `WARMUP + measure`.
 pub async fn measure_panelcam(server: &Server, measure: Duration) -> Run {
     let mut ws = ws_connect(&server.ws_url("/cam/live")).await.expect("connect to /cam/live");
-    let mut run = Run { latencies: Vec::new(), frames: 0, no_barcode: 0, seconds: measure.as_secs_f64() };
+    let mut run = Run::new(measure);
     let start = Instant::now();
     while start.elapsed() < WARMUP + measure {
         let Some(jpeg) = next_binary(&mut ws, Duration::from_secs(5)).await else {
@@ -127,12 +134,15 @@ pub fn measure_ffmpeg(args: &[String], measure: Duration) -> Result<Run, String>
     });
     let frames = split_jpegs(child.stdout.take().unwrap());
 
-    let mut run = Run { latencies: Vec::new(), frames: 0, no_barcode: 0, seconds: measure.as_secs_f64() };
+    let mut run = Run::new(measure);
     let mut first: Option<Instant> = None;
     let result = loop {
         let (received, jpeg) = match frames.recv_timeout(Duration::from_secs(10)) {
             Ok(frame) => frame,
-            Err(_) => break Err("no frame for 10 s".to_string()),
+            Err(mpsc::RecvTimeoutError::Timeout) => break Err("no frame for 10 s".to_string()),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                break Err(format!("FFmpeg ended (after {} measured frames)", run.frames));
+            }
         };
         let since_first = first.get_or_insert_with(Instant::now).elapsed();
         if since_first >= WARMUP {

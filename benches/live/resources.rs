@@ -76,6 +76,7 @@ pub async fn cpu() {
         verdict(panelcam <= CPU_TARGET_PERCENT),
         bench_config_note()
     );
+    print!("{}", restarts_line(&server, &["cam"]).await);
     println!(
         "  clients got {:.1} fps each on average, {:.1} KB per JPEG, {:.2} MB/s in total; \
          FFmpeg (for reference) {:.1} % of one core; load {}",
@@ -115,5 +116,12 @@ pub async fn rss() {
             hwm_kib(server.pid()) as f64 / 1024.0,
             loadavg()
         );
+        print!("{}", restarts_line(&server, &IDS).await);
     }
+}
+
+/// `restarts_note` on a line of its own, or nothing.
+async fn restarts_line(server: &crate::support::harness::Server, ids: &[&str]) -> String {
+    let note = restarts_note(server, ids).await;
+    if note.is_empty() { note } else { format!("{}\n", note.trim_start()) }
 }

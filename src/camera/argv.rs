@@ -8,8 +8,11 @@
 //! - The frame-rate reduction is a `select` filter with a stateful expression instead of the
 //!   `fps` filter: `fps` must see the *next* input frame before it emits the current one,
 //!   which costs one camera frame interval (40 ms at 25 fps) on every frame.
-//! - `-fps_mode passthrough`: the raw MJPEG muxer would otherwise default to constant frame
-//!   rate and duplicate frames to fill the camera's nominal rate.
+//! - `-fps_mode vfr`: the raw MJPEG muxer would otherwise default to constant frame rate and
+//!   duplicate frames to fill the camera's nominal rate. Not `passthrough`: after a stall of
+//!   ~90 ms, backlogged frames arrive 1 ms apart and round to the same output timestamp, which
+//!   `passthrough` hands to the encoder ("Invalid pts <= last") and FFmpeg exits, recording and
+//!   all; `vfr` drops such a frame instead (benches/live.rs `ffmpeg-stall`, same latency).
 
 use crate::cmdline::split_command;
 use crate::config::{CameraConfig, Transcoding};
@@ -47,12 +50,14 @@ pub fn jpeg_qscale(quality: u8) -> u8 {
 /// `ld(0)` holds the time the next frame is due; a frame within a quarter interval of that is
 /// taken and the schedule advances by one interval (so 25 → 10 fps alternates gaps of 2 and 3
 /// frames); after a stall or a timestamp jump the schedule restarts at the current frame.
+/// `ld(1)` holds the last frame taken: nothing closer than half an interval passes, so a burst
+/// of backlogged frames after a stall is not encoded twice.
 pub fn rate_select_filter(fps: f64) -> String {
     let p = 1.0 / fps;
-    let e = p / 4.0;
+    let (e, h, two_p) = (p / 4.0, p / 2.0, 2.0 * p);
     format!(
-        "select='if(gte(t,ld(0)-{e:.4})+gt(ld(0)-t,{two_p:.4}),st(0,if(gt(abs(t-ld(0)),{p:.4}),t,ld(0))+{p:.4})*0+1,0)'",
-        two_p = 2.0 * p
+        "select='if((gte(t,ld(0)-{e:.4})+gt(ld(0)-t,{two_p:.4}))*(gte(t-ld(1),{h:.4})+lt(t,ld(1))+eq(ld(1),0)),\
+         st(1,t)*0+st(0,if(gt(abs(t-ld(0)),{p:.4}),t,ld(0))+{p:.4})*0+1,0)'"
     )
 }
 
@@ -206,7 +211,7 @@ pub fn ffmpeg_args(
         push(&["-b:v", bitrate]);
     }
     push(&["-threads", "1"]);
-    push(&["-fps_mode", f.fps_mode.as_deref().unwrap_or("passthrough")]);
+    push(&["-fps_mode", f.fps_mode.as_deref().unwrap_or("vfr")]);
     push(&["-flush_packets", f.flush_packets.as_deref().unwrap_or("1")]);
     if let Some(movflags) = &f.movflags {
         push(&["-movflags", movflags]);

@@ -24,6 +24,21 @@ pub struct VideoEnv {
     pub outbox: Option<Arc<Outbox>>,
 }
 
+/// The HLS segment output FFmpeg gets for this camera, if any: for live HLS when its H.264
+/// can be copied, or when any video storage is configured; never with a custom FFmpeg
+/// command (the user owns the command line then).
+pub fn segment_output(config: &CameraConfig, rec: &RecordingConfig) -> Option<SegmentOutput> {
+    let kind = SourceKind::of(config);
+    let wanted =
+        config.ffmpeg.command.is_none() && (rec.video_enabled() || (rec.enabled && rec.hls_live && copies_video(kind)));
+    wanted.then(|| SegmentOutput {
+        dir: rec.spool_path.join(&config.id),
+        segment_seconds: rec.hls_segment_seconds,
+        list_size: 6,
+        encode_fps: rec.mp4_framerate,
+    })
+}
+
 pub struct VideoCamera {
     pub camera: String,
     pub spool: PathBuf,
@@ -42,13 +57,8 @@ impl VideoCamera {
     /// Sets up the spool and stores when this camera produces HLS segments (live HLS for
     /// cameras whose H.264 can be copied, or any video storage); `Ok(None)` otherwise.
     pub fn setup(config: &CameraConfig, rec: &RecordingConfig, env: &VideoEnv) -> Result<Option<VideoCamera>, String> {
-        let kind = SourceKind::of(config);
-        let wanted = config.ffmpeg.command.is_none()
-            && (rec.video_enabled() || (rec.enabled && rec.hls_live && copies_video(kind)));
-        if !wanted {
-            return Ok(None);
-        }
-        let spool = rec.spool_path.join(&config.id);
+        let Some(output) = segment_output(config, rec) else { return Ok(None) };
+        let spool = output.dir.clone();
         Pipeline::prepare_spool(&spool).map_err(|e| format!("cannot prepare the spool {}: {e}", spool.display()))?;
         let dir = rec.database_path.join(&config.id);
         let central = rec.database_type == DatabaseType::Postgresql;
@@ -65,12 +75,6 @@ impl VideoCamera {
         if central && env.outbox.is_none() && rec.video_enabled() {
             return Err("database_type is postgresql but the outbox could not be opened".into());
         }
-        let output = SegmentOutput {
-            dir: spool.clone(),
-            segment_seconds: rec.hls_segment_seconds,
-            list_size: 6,
-            encode_fps: rec.mp4_framerate,
-        };
         let cam = VideoCamera {
             camera: config.id.clone(),
             spool,

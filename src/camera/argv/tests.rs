@@ -40,7 +40,7 @@ fn minimal_rtsp_camera_gets_low_latency_defaults() {
     assert_eq!(value(&a, "-c:v"), Some("mjpeg"));
     assert_eq!(value(&a, "-q:v"), Some("9"));
     assert_eq!(value(&a, "-threads"), Some("1"));
-    assert_eq!(value(&a, "-fps_mode"), Some("passthrough"));
+    assert_eq!(value(&a, "-fps_mode"), Some("vfr"));
     assert_eq!(value(&a, "-flush_packets"), Some("1"));
     assert_eq!(value(&a, "-vf"), None, "no filter unless a rate or scale is asked for");
     assert_eq!(&a[a.len() - 3..], ["-f", "mjpeg", "pipe:1"]);
@@ -141,7 +141,8 @@ fn custom_command_is_split_and_gets_the_url_without_a_shell() {
 #[test]
 fn rate_filter_is_stateful_and_self_contained() {
     let f = rate_select_filter(10.0);
-    assert!(f.contains("ld(0)") && f.contains("st(0,"), "{f}");
+    assert!(f.contains("ld(0)") && f.contains("st(0,") && f.contains("st(1,t)"), "{f}");
+    assert!(!f.contains(' ') && !f.contains('\\'), "one argument, no stray whitespace: {f}");
     assert!(!f.contains("fps="), "the fps filter holds frames back");
 }
 
