@@ -3,4 +3,6 @@
 
 pub mod barcode;
 pub mod chromium;
+pub mod client;
 pub mod harness;
+pub mod video;
