@@ -150,3 +150,20 @@ async fn output_framerate_limits_what_viewers_get() {
     let status = server.camera_status("cam").await;
     assert!(status["fps"].as_f64().unwrap() > 8.0, "capture stays at 10 fps: {status}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ffmpeg_logs_to_a_capped_file_and_debug_switches_log_rates() {
+    let (_cam, server) = setup(json!({
+        "ffmpeg": {"log_stderr": "file"},
+        "transcoding_override": {"debug_capture": true, "debug_duplicate_frames": true}
+    }))
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = server.log();
+    let capture: Vec<&str> = log.lines().filter(|l| l.contains("CAPTURE:")).collect();
+    assert!(capture.len() >= 2, "debug_capture logs the capture rate every second: {log}");
+    assert!(capture.iter().all(|l| l.contains("camera=cam") || l.contains("camera=\"cam\"")), "{capture:?}");
+    assert!(log.lines().any(|l| l.contains("DUPLICATES:")), "debug_duplicate_frames logs duplicates");
+    let file = server.dir.0.join("logs/cam.ffmpeg.log");
+    assert!(file.exists(), "log_stderr \"file\" writes {file:?}");
+}

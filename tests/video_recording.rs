@@ -367,3 +367,81 @@ async fn a_crash_mid_file_is_repaired_at_startup() {
     );
     assert!(server.log().contains("repaired an MP4 segment"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hls_segments_are_deleted_by_session_and_by_time_range() {
+    let (_cam, server) =
+        setup(video_config(json!({"recording": {"mp4_storage_type": "disabled", "pre_event_seconds": 0}})), json!({}))
+            .await;
+    let first = record(&server, 6).await;
+    let second = record(&server, 6).await;
+    let spans =
+        |s: &serde_json::Value| format!("/cam/control/recordings/spans?from={}&to={}", s["start_ms"], s["end_ms"]);
+    assert!(!server.get(&spans(&first)).await.json()["data"]["spans"].as_array().unwrap().is_empty());
+
+    let r = server
+        .request("DELETE", &format!("/cam/control/recordings/hls/sessions/{}", first["session_id"]), &[], None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["data"]["deleted_segments"].as_u64().unwrap() >= 2);
+    assert!(
+        server.get(&spans(&first)).await.json()["data"]["spans"].as_array().unwrap().is_empty(),
+        "the session's video is gone"
+    );
+    assert!(
+        !server.get(&spans(&second)).await.json()["data"]["spans"].as_array().unwrap().is_empty(),
+        "the other session's is not"
+    );
+
+    let (t1, t2) = (second["start_time"].as_str().unwrap(), second["end_time"].as_str().unwrap());
+    let r =
+        server.request("DELETE", &format!("/cam/control/recordings/hls/timerange?t1={t1}&t2={t2}"), &[], None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    // A range delete removes the segments that start inside it; one already running at t1 stays.
+    let left = server.get(&format!("/cam/control/recordings/hls/timerange?t1={t1}&t2={t2}")).await;
+    if left.status == 200 {
+        let segments = left.text().lines().filter(|l| l.starts_with("segments/")).count();
+        assert!(segments <= 1, "{}", left.text());
+    }
+    let t1_ms = second["start_ms"].as_i64().unwrap();
+    let inside = server
+        .get(&format!("/cam/control/recordings/spans?from={}&to={}", t1_ms + 2500, second["end_ms"]))
+        .await
+        .json();
+    assert!(inside["data"]["spans"].as_array().unwrap().is_empty(), "{inside}");
+    for bad in ["/cam/control/recordings/hls/timerange", "/cam/control/recordings/hls/timerange?t1=x&t2=y"] {
+        assert_eq!(server.request("DELETE", bad, &[], None).await.status, 400, "{bad}");
+    }
+    assert_eq!(server.request("DELETE", "/cam/control/recordings/hls/sessions/9999", &[], None).await.status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disk_guard_deletes_the_oldest_recordings_when_the_disk_is_too_full() {
+    // Any real disk is fuller than 0.001 %: the guard must remove every unprotected recording.
+    let config = video_config(json!({"recording": {"disk_max_percent": 0.001, "cleanup_interval_hours": 0.0005}}));
+    let (_cam, server) = setup(config, json!({})).await;
+    let kept_id = server.start_recording("cam", "kept").await;
+    server.request("PUT", &format!("/cam/control/recordings/{kept_id}/keep"), &[], None).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    server.stop_recording("cam").await;
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let old = record(&server, 5).await;
+    let gone = eventually(Duration::from_secs(20), async || {
+        let spans = server
+            .get(&format!(
+                "/cam/control/recordings/spans?from={}&to={}",
+                old["start_ms"].as_i64().unwrap() + 1000,
+                old["end_ms"]
+            ))
+            .await;
+        spans.json()["data"]["spans"].as_array().unwrap().is_empty()
+    })
+    .await;
+    assert!(gone, "the oldest unprotected recording was deleted");
+    assert!(server.log().contains("disk guard"), "the guard logs what it does");
+    let kept = server.get("/cam/control/recordings/mp4/segments").await.json();
+    assert!(
+        kept["data"]["segments"].as_array().unwrap().iter().any(|s| s["session_id"] == kept_id),
+        "protected video stays: {kept}"
+    );
+}

@@ -187,10 +187,8 @@ async fn delete_hls_session(camera: &Camera, video: &VideoCamera, id: &str) -> R
     if s.is_active() {
         return Err(StoreError::Conflict(format!("session {id} is recording; stop it first"), Some(s)));
     }
-    let end = s.end_ms.unwrap_or(s.start_ms).max(s.last_frame_ms.unwrap_or(0));
-    // Include the pre-event buffer kept with the session.
-    let from = s.start_ms - video.rec.pre_event_seconds as i64 * 1000;
-    let n = video.delete_hls(from, end.saturating_add(1), Vec::new()).await?;
+    // Segments remember the session they were kept for (pre-event buffer included).
+    let n = video.delete_hls_session(id).await?;
     Ok(response::success(
         json!({"session_id": id, "deleted_segments": n, "message": "HLS segments of the session deleted"}),
     ))

@@ -255,6 +255,25 @@ impl VideoCamera {
         Ok(false)
     }
 
+    /// Deletes the HLS segments kept for a session, wherever they are; returns how many.
+    pub async fn delete_hls_session(&self, session_id: i64) -> Result<u64, StoreError> {
+        if let Some((central, outbox)) = self.central() {
+            let (ob, camera) = (outbox.clone(), self.camera.clone());
+            let mut n = tokio::task::spawn_blocking(move || ob.remove_session(&camera, Kind::Hls, session_id))
+                .await
+                .map_err(|e| StoreError::Database(e.to_string()))??;
+            let guard = central.client(&self.camera, false).await.map_err(pg_err)?;
+            if let Some(c) = guard.as_ref() {
+                n += pg::delete_hls_session(c, &self.camera, session_id).await.map_err(pg_err)?;
+            }
+            return Ok(n);
+        }
+        match &self.local {
+            Some(local) => local.run(move |l| l.delete_hls_session(session_id)).await,
+            None => Ok(0),
+        }
+    }
+
     /// Deletes HLS segments starting in `[from, to)` outside `protected`; returns how many.
     pub async fn delete_hls(&self, from: i64, to: i64, protected: Vec<(i64, i64)>) -> Result<u64, StoreError> {
         if let Some((central, outbox)) = self.central() {

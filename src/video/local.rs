@@ -148,6 +148,19 @@ impl LocalIndex {
         })
     }
 
+    /// Deletes the HLS segments kept for one session (its pre-event buffer included).
+    pub fn delete_hls_session(&self, session_id: i64) -> Result<u64, StoreError> {
+        self.with(|c| {
+            let n = c.execute("DELETE FROM hls_segments WHERE session_id = ?1", [session_id])?;
+            c.execute(
+                "DELETE FROM init_segments WHERE sha256 NOT IN (SELECT DISTINCT init_sha256 FROM hls_segments)",
+                [],
+            )?;
+            vacuum(c)?;
+            Ok(n as u64)
+        })
+    }
+
     pub fn put_mp4(&self, m: &Mp4Meta, data: Option<&[u8]>) -> Result<(), StoreError> {
         let path = m.path.as_ref().map(|p| p.display().to_string());
         self.with(|c| {

@@ -361,6 +361,19 @@ impl Outbox {
         Ok(ids.len() as u64)
     }
 
+    /// Deletes waiting items of a camera, kind and session.
+    pub fn remove_session(&self, camera: &str, kind: Kind, session_id: i64) -> Result<u64, StoreError> {
+        let c = self.lock();
+        let mut stmt = c.prepare("SELECT id FROM items WHERE camera = ?1 AND kind = ?2 AND session_id = ?3")?;
+        let ids: Vec<i64> =
+            stmt.query_map(params![camera, kind.as_str(), session_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        for id in &ids {
+            c.execute("DELETE FROM items WHERE id = ?1", [id])?;
+            let _ = std::fs::remove_file(self.file(*id));
+        }
+        Ok(ids.len() as u64)
+    }
+
     pub fn status(&self) -> Value {
         let c = self.lock();
         let (items, bytes, oldest): (i64, i64, Option<i64>) = c

@@ -407,6 +407,12 @@ pub async fn delete_range(
     Ok(n)
 }
 
+pub async fn delete_hls_session(c: &Client, camera: &str, session_id: i64) -> Result<u64, PgError> {
+    c.execute("DELETE FROM hls_segments WHERE camera = $1 AND session_id = $2::bigint", &[&camera, &session_id])
+        .await
+        .map_err(failed)
+}
+
 pub async fn delete_mp4_named(c: &Client, camera: &str, name: &str) -> Result<u64, PgError> {
     c.execute("DELETE FROM mp4_segments WHERE camera = $1 AND name = $2", &[&camera, &name]).await.map_err(failed)
 }
