@@ -20,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-BENCHES=(live framestore)
+BENCHES=(live framestore video)
 
 selected=("${BENCHES[@]}")
 if [[ $# -gt 0 ]] && [[ " ${BENCHES[*]} " == *" $1 "* ]]; then

@@ -14,7 +14,11 @@ use super::segment::{HlsMeta, Mp4Meta};
 use crate::record::model::StoreError;
 
 const SCHEMA: &str = include_str!("segments_schema.sql");
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
+/// Version 1 → 2: the covering listing indexes.
+const MIGRATE_1_TO_2: &str = "
+    CREATE INDEX IF NOT EXISTS hls_segments_listing ON hls_segments (start_ms, duration_ms, init_sha256, session_id, size);
+    CREATE INDEX IF NOT EXISTS mp4_segments_listing ON mp4_segments (start_ms, duration_ms, name, size, session_id, path);";
 
 pub struct LocalIndex {
     conn: Mutex<Connection>,
@@ -41,6 +45,9 @@ impl LocalIndex {
             0 => conn
                 .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
                 .map_err(err)?,
+            1 => {
+                conn.execute_batch(&format!("BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;")).map_err(err)?
+            }
             SCHEMA_VERSION => {}
             v => {
                 return Err(StoreError::Database(format!(
@@ -298,6 +305,39 @@ mod tests {
         assert_eq!(unprotected(0, 100, &[(10, 19), (50, 200)]), vec![(0, 10), (20, 50)]);
         assert_eq!(unprotected(0, 100, &[(-5, 5)]), vec![(6, 100)]);
         assert_eq!(unprotected(0, 100, &[(0, 100)]), vec![]);
+    }
+
+    #[test]
+    fn version_1_databases_get_the_listing_indexes() {
+        let dir = std::env::temp_dir().join(format!("panelcam-local-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let path = dir.join("segments.db");
+        drop(LocalIndex::open(&path).unwrap());
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(
+                "DROP INDEX hls_segments_listing; DROP INDEX mp4_segments_listing; PRAGMA user_version = 1;",
+            )
+            .unwrap();
+        }
+        let idx = LocalIndex::open(&path).unwrap();
+        let (version, indexes): (i64, i64) = idx
+            .with(|c| {
+                let v = c.pragma_query_value(None, "user_version", |r| r.get(0))?;
+                let n = c.query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND name LIKE '%_listing'",
+                    [],
+                    |r| r.get(0),
+                )?;
+                Ok((v, n))
+            })
+            .unwrap();
+        assert_eq!((version, indexes), (2, 2));
+        let plan: String = idx
+            .with(|c| c.query_row("EXPLAIN QUERY PLAN SELECT start_ms, duration_ms, init_sha256, session_id, size FROM hls_segments WHERE start_ms >= 0 AND start_ms < 10", [], |r| r.get(3)))
+            .unwrap();
+        assert!(plan.contains("COVERING INDEX"), "listings never touch segment data: {plan}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

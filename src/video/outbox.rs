@@ -207,10 +207,13 @@ impl Outbox {
     /// Copies `source` into the outbox as a new item. Blocking: call from the blocking pool.
     pub fn enqueue(&self, new: NewItem, source: &Path) -> Result<Item, StoreError> {
         let io = |e: std::io::Error| StoreError::Database(format!("outbox: {}: {e}", source.display()));
-        let tmp = self.dir.join(format!("{}-{}.tmp", std::process::id(), now_ms()));
+        // Every camera's pipeline thread enqueues: the temp name must be unique per call.
+        static NEXT_TMP: AtomicU64 = AtomicU64::new(0);
+        let tmp = self.dir.join(format!("{}-{}.tmp", std::process::id(), NEXT_TMP.fetch_add(1, Relaxed)));
+        let tmp_err = |e: std::io::Error| StoreError::Database(format!("outbox: {}: {e}", tmp.display()));
         let (size, sha) = {
             let mut input = std::fs::File::open(source).map_err(io)?;
-            let mut out = std::fs::File::create(&tmp).map_err(io)?;
+            let mut out = std::fs::File::create(&tmp).map_err(tmp_err)?;
             let mut hasher = Sha256::new();
             let mut buf = vec![0u8; 256 << 10];
             let mut size = 0u64;
@@ -220,10 +223,10 @@ impl Outbox {
                     break;
                 }
                 hasher.update(&buf[..n]);
-                out.write_all(&buf[..n]).map_err(io)?;
+                out.write_all(&buf[..n]).map_err(tmp_err)?;
                 size += n as u64;
             }
-            out.sync_all().map_err(io)?;
+            out.sync_all().map_err(tmp_err)?;
             (size, hex(&hasher.finalize()))
         };
         self.make_room(size)?;
@@ -235,7 +238,7 @@ impl Outbox {
             params![new.camera, new.kind.as_str(), new.start_ms, new.duration_ms, new.name, new.init_sha256, new.session_id, size as i64, sha, now_ms()],
         )?;
         let id = tx.last_insert_rowid();
-        std::fs::rename(&tmp, self.file(id)).map_err(io)?;
+        std::fs::rename(&tmp, self.file(id)).map_err(tmp_err)?;
         tx.commit()?;
         let item = tx_item(&c, id)?;
         drop(c);

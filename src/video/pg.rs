@@ -173,7 +173,10 @@ async fn ensure_schema(client: &Client) -> Result<(), PgError> {
     client
         .batch_execute(
             "CREATE TEMP TABLE IF NOT EXISTS panelcam_upload (camera text, start_ms bigint, duration_ms bigint, name text,
-             init_sha256 text, session_id bigint, size bigint, sha256 text, data bytea) ON COMMIT DELETE ROWS",
+             init_sha256 text, session_id bigint, size bigint, sha256 text, data bytea) ON COMMIT DELETE ROWS;
+             -- Without this PostgreSQL tries to compress every segment on its way through (~50 ms
+             -- per 3 MB, 70 % of a backlog drain; benches/video.rs backlog-drain).
+             ALTER TABLE panelcam_upload ALTER COLUMN data SET STORAGE EXTERNAL",
         )
         .await
         .map_err(failed)

@@ -19,6 +19,11 @@ CREATE TABLE hls_segments (
     data        BLOB NOT NULL         -- the segment file
 ) STRICT;
 
+-- Listing a time range must not read segment data: rows keep kilobytes of their blob in the
+-- table's own pages, so a cold listing read most of the file. These covering indexes hold
+-- just what a listing returns (schema version 2; benches/video.rs timerange).
+CREATE INDEX hls_segments_listing ON hls_segments (start_ms, duration_ms, init_sha256, session_id, size);
+
 -- MP4 segments: fragmented MP4 files of mp4_segment_minutes assembled from HLS segments.
 CREATE TABLE mp4_segments (
     start_ms    INTEGER PRIMARY KEY,  -- wall-clock start of the first fragment
@@ -29,3 +34,5 @@ CREATE TABLE mp4_segments (
     path        TEXT,                 -- file under <database_path>/<camera>/YYYY/MM/DD/ (filesystem storage)
     data        BLOB                  -- the file itself (database storage); NULL when `path` is set
 ) STRICT;
+
+CREATE INDEX mp4_segments_listing ON mp4_segments (start_ms, duration_ms, name, size, session_id, path);

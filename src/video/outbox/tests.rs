@@ -97,3 +97,29 @@ fn pending_items_are_visible_for_playback_and_removable() {
     assert_eq!(ob.remove("cam", Kind::Hls, 0, 7000).unwrap(), 2);
     assert_eq!(ob.pending("cam", Kind::Hls, 0, 99_999).unwrap().len(), 1);
 }
+
+#[test]
+fn cameras_enqueueing_at_once_do_not_mix_their_files() {
+    let d = dir("concurrent");
+    let ob = Outbox::open(&d.join("box"), 1 << 30).unwrap();
+    let threads: Vec<_> = (0..2u8)
+        .map(|t| {
+            let ob = ob.clone();
+            let src = source(&d, &format!("src{t}"), 2000 + t as usize);
+            std::thread::spawn(move || {
+                for i in 0..100 {
+                    ob.enqueue(hls(i64::from(t) * 1000 + i), &src).unwrap();
+                }
+            })
+        })
+        .collect();
+    threads.into_iter().for_each(|t| t.join().unwrap());
+    let mut n = 0;
+    while let Some(item) = ob.next(false, 0).unwrap() {
+        let data = std::fs::read(ob.file(item.id)).unwrap();
+        assert_eq!(crate::video::segment::sha256_hex(&data), item.sha256, "item {} holds its own bytes", item.id);
+        ob.done(&item).unwrap();
+        n += 1;
+    }
+    assert_eq!(n, 200);
+}
