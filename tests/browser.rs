@@ -122,7 +122,7 @@ async fn heavy_control_page_records_and_plays_back() {
     page.eval("document.getElementById('reason').value = 'browser test'").await.unwrap();
     page.click("#rec-start").await.unwrap();
     wait("document.getElementById('rec-state').textContent.includes('REC')").await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
     page.click("#rec-stop").await.unwrap();
     wait("document.getElementById('rec-state').textContent === 'not recording'").await.unwrap();
 
@@ -131,14 +131,34 @@ async fn heavy_control_page_records_and_plays_back() {
     let listed = page.eval("document.querySelector('#sessions li[data-session]').textContent").await.unwrap();
     assert!(listed.as_str().unwrap().contains("browser test"), "{listed}");
 
+    let clicked = panelcam::util::now_ms();
     page.click("#sessions li[data-session]").await.unwrap();
     wait("document.getElementById('mode').textContent === 'replay'").await.unwrap();
-    let first = wait("Date.parse(document.getElementById('ts').textContent) || null").await.unwrap();
-    assert_picture_changes(&page, "#img").await;
-    let later = page
-        .wait_for(&format!("(() => {{ const t = Date.parse(document.getElementById('ts').textContent); return t > {first} ? t : null; }})()"), Duration::from_secs(10))
+    // The timestamp advances and the picture changes while the recording plays (one check for
+    // both, so a loaded machine cannot let the short replay end between two separate waits).
+    // The first replayed frame: older than the click (until then the last live frame shows).
+    let first = page
+        .wait_for(&format!("(() => {{ const t = Date.parse(document.getElementById('ts').textContent); return t < {clicked} - 1000 ? t : null; }})()"), Duration::from_secs(10))
         .await
         .unwrap();
+    let hash = picture_hash_js("#img");
+    let first_hash = page.wait_for(&hash, Duration::from_secs(10)).await.unwrap();
+    let later = page
+        .wait_for(
+            &format!(
+                "(() => {{ const t = Date.parse(document.getElementById('ts').textContent); const h = {hash};
+                    return t > {first} && h !== null && h !== {first_hash} ? t : null; }})()"
+            ),
+            Duration::from_secs(10),
+        )
+        .await;
+    let later = match later {
+        Ok(v) => v,
+        Err(e) => {
+            let ui = page.eval("[document.getElementById('ts').textContent, document.getElementById('mode').textContent, document.getElementById('message').textContent]").await;
+            panic!("replay did not advance: {e}; page shows {ui:?}");
+        }
+    };
     let recorded = server.get("/cam/control/recordings").await.json();
     let session = &recorded["data"]["sessions"][0];
     let (start, end) = (session["start_ms"].as_i64().unwrap(), session["end_ms"].as_i64().unwrap());

@@ -167,8 +167,8 @@ fn segment_response(data: Bytes, content_type: &'static str) -> Resp {
     r
 }
 
-async fn protected(camera: &Camera) -> Result<Vec<(i64, i64)>, StoreError> {
-    Ok(crate::video::retention::protected(camera).await)
+async fn protected(camera: &Camera) -> Result<crate::video::segment::Kept, StoreError> {
+    Ok(crate::video::retention::kept(camera).await)
 }
 
 async fn delete_hls_range(camera: &Camera, video: &VideoCamera, query: &str) -> Result<Resp, StoreError> {

@@ -201,9 +201,9 @@ impl FrameStore {
         self.readers.run(move |c| reader::frame_before(c, before, since)).await
     }
 
-    /// Time ranges of kept and active sessions (retention and deletes leave them alone).
-    pub async fn protected_ranges(&self) -> Result<Vec<(i64, i64)>, StoreError> {
-        self.readers.run(reader::protected_ranges).await
+    /// Ids of kept and active sessions (video deletes leave their segments alone).
+    pub async fn protected_session_ids(&self) -> Result<Vec<i64>, StoreError> {
+        self.readers.run(reader::protected_session_ids).await
     }
 
     pub async fn size(&self) -> Result<StoreSize, StoreError> {

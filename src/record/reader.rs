@@ -158,12 +158,9 @@ pub fn size(c: &Connection, path: &Path) -> Result<StoreSize, StoreError> {
     })
 }
 
-/// `[start, end]` of every session retention must not touch: kept ones and the active one.
-pub fn protected_ranges(c: &Connection) -> Result<Vec<(i64, i64)>, StoreError> {
-    let mut stmt = c.prepare_cached(
-        "SELECT start_ms, CASE WHEN end_ms IS NULL THEN 9223372036854775806 ELSE max(end_ms, coalesce(last_frame_ms, 0)) END
-         FROM sessions WHERE keep = 1 OR end_ms IS NULL",
-    )?;
-    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+/// Ids of the sessions retention must not touch: kept ones and the active one.
+pub fn protected_session_ids(c: &Connection) -> Result<Vec<i64>, StoreError> {
+    let mut stmt = c.prepare_cached("SELECT id FROM sessions WHERE keep = 1 OR end_ms IS NULL")?;
+    let rows = stmt.query_map([], |r| r.get(0))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }

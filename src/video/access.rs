@@ -9,7 +9,7 @@ use bytes::Bytes;
 use super::camera::VideoCamera;
 use super::outbox::{Item, Kind};
 use super::pg::{self, PgError};
-use super::segment::{HlsMeta, Mp4Meta};
+use super::segment::{HlsMeta, Kept, Mp4Meta};
 use crate::http::files::{serve_bytes, serve_file};
 use crate::http::response::{self, Resp};
 use crate::record::model::StoreError;
@@ -207,12 +207,12 @@ impl VideoCamera {
     }
 
     /// Deletes MP4 segments (files, blobs, outbox items, PostgreSQL rows) starting in
-    /// `[from, to)` outside `protected`; returns how many.
-    pub async fn delete_mp4(&self, from: i64, to: i64, protected: Vec<(i64, i64)>) -> Result<u64, StoreError> {
+    /// `[from, to)` except those of kept sessions; returns how many.
+    pub async fn delete_mp4(&self, from: i64, to: i64, kept: Kept) -> Result<u64, StoreError> {
         let mut n = 0;
         if let Some(local) = &self.local {
-            let p = protected.clone();
-            let removed = local.run(move |l| l.delete_mp4(from, to, &p)).await?;
+            let k = kept.clone();
+            let removed = local.run(move |l| l.delete_mp4(from, to, &k)).await?;
             for m in &removed {
                 if let Some(path) = &m.path {
                     let _ = tokio::fs::remove_file(path).await;
@@ -221,10 +221,10 @@ impl VideoCamera {
             n += removed.len() as u64;
         }
         if let Some((central, outbox)) = self.central() {
-            n += remove_pending(outbox, &self.camera, Kind::Mp4, from, to, &protected).await?;
+            n += remove_pending(outbox, &self.camera, Kind::Mp4, from, to, &kept).await?;
             let guard = central.client(&self.camera, false).await.map_err(pg_err)?;
             if let Some(c) = guard.as_ref() {
-                n += pg::delete_range(c, "mp4", &self.camera, from, to, &protected).await.map_err(pg_err)?;
+                n += pg::delete_range(c, "mp4", &self.camera, from, to, &kept).await.map_err(pg_err)?;
             }
         }
         Ok(n)
@@ -244,7 +244,8 @@ impl VideoCamera {
             if let Some(item) =
                 self.pending(Kind::Mp4, i64::MIN, i64::MAX).await?.into_iter().find(|i| i.name.as_deref() == Some(name))
             {
-                remove_pending(outbox, &self.camera, Kind::Mp4, item.start_ms, item.start_ms + 1, &[]).await?;
+                remove_pending(outbox, &self.camera, Kind::Mp4, item.start_ms, item.start_ms + 1, &Kept::none())
+                    .await?;
                 return Ok(true);
             }
             let guard = central.client(&self.camera, false).await.map_err(pg_err)?;
@@ -274,18 +275,19 @@ impl VideoCamera {
         }
     }
 
-    /// Deletes HLS segments starting in `[from, to)` outside `protected`; returns how many.
-    pub async fn delete_hls(&self, from: i64, to: i64, protected: Vec<(i64, i64)>) -> Result<u64, StoreError> {
+    /// Deletes HLS segments starting in `[from, to)` except those of kept sessions; returns
+    /// how many.
+    pub async fn delete_hls(&self, from: i64, to: i64, kept: Kept) -> Result<u64, StoreError> {
         if let Some((central, outbox)) = self.central() {
-            let mut n = remove_pending(outbox, &self.camera, Kind::Hls, from, to, &protected).await?;
+            let mut n = remove_pending(outbox, &self.camera, Kind::Hls, from, to, &kept).await?;
             let guard = central.client(&self.camera, false).await.map_err(pg_err)?;
             if let Some(c) = guard.as_ref() {
-                n += pg::delete_range(c, "hls", &self.camera, from, to, &protected).await.map_err(pg_err)?;
+                n += pg::delete_range(c, "hls", &self.camera, from, to, &kept).await.map_err(pg_err)?;
             }
             return Ok(n);
         }
         match &self.local {
-            Some(local) => local.run(move |l| l.delete_hls(from, to, &protected).map(|(n, _)| n)).await,
+            Some(local) => local.run(move |l| l.delete_hls(from, to, &kept).map(|(n, _)| n)).await,
             None => Ok(0),
         }
     }
@@ -297,17 +299,12 @@ async fn remove_pending(
     kind: Kind,
     from: i64,
     to: i64,
-    protected: &[(i64, i64)],
+    kept: &Kept,
 ) -> Result<u64, StoreError> {
-    let mut n = 0;
-    for (lo, hi) in super::local::unprotected(from, to, protected) {
-        let (ob, cam) = (outbox.clone(), camera.to_string());
-        // `remove` takes an inclusive range; segments are keyed by start.
-        n += tokio::task::spawn_blocking(move || ob.remove_starting(&cam, kind, lo, hi))
-            .await
-            .map_err(|e| StoreError::Database(e.to_string()))??;
-    }
-    Ok(n)
+    let (ob, cam, kept) = (outbox.clone(), camera.to_string(), kept.clone());
+    tokio::task::spawn_blocking(move || ob.remove_starting(&cam, kind, from, to, &kept))
+        .await
+        .map_err(|e| StoreError::Database(e.to_string()))?
 }
 
 /// Bytes per chunk when streaming a recording out of a database.

@@ -10,7 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::segment::{HlsMeta, Mp4Meta};
+use super::segment::{HlsMeta, Kept, Mp4Meta};
 use crate::record::model::StoreError;
 
 const SCHEMA: &str = include_str!("segments_schema.sql");
@@ -130,28 +130,28 @@ impl LocalIndex {
         .map(|o| o.map(Bytes::from))
     }
 
-    /// Deletes HLS segments starting in `[from, to)` outside the `protected` ranges; returns
+    /// Deletes HLS segments starting in `[from, to)` except those of kept sessions; returns
     /// (segments, bytes).
-    pub fn delete_hls(&self, from: i64, to: i64, protected: &[(i64, i64)]) -> Result<(u64, u64), StoreError> {
+    pub fn delete_hls(&self, from: i64, to: i64, kept: &Kept) -> Result<(u64, u64), StoreError> {
+        let filter = kept.sql();
         self.with(|c| {
-            let mut total = (0u64, 0u64);
-            for (lo, hi) in unprotected(from, to, protected) {
-                let bytes: i64 = c.query_row(
-                    "SELECT coalesce(sum(size), 0) FROM hls_segments WHERE start_ms >= ?1 AND start_ms < ?2",
-                    params![lo, hi],
-                    |r| r.get(0),
-                )?;
-                let n =
-                    c.execute("DELETE FROM hls_segments WHERE start_ms >= ?1 AND start_ms < ?2", params![lo, hi])?;
-                total.0 += n as u64;
-                total.1 += bytes as u64;
-            }
+            let bytes: i64 = c.query_row(
+                &format!(
+                    "SELECT coalesce(sum(size), 0) FROM hls_segments WHERE start_ms >= ?1 AND start_ms < ?2{filter}"
+                ),
+                params![from, to],
+                |r| r.get(0),
+            )?;
+            let n = c.execute(
+                &format!("DELETE FROM hls_segments WHERE start_ms >= ?1 AND start_ms < ?2{filter}"),
+                params![from, to],
+            )?;
             c.execute(
                 "DELETE FROM init_segments WHERE sha256 NOT IN (SELECT DISTINCT init_sha256 FROM hls_segments)",
                 [],
             )?;
             vacuum(c)?;
-            Ok(total)
+            Ok((n as u64, bytes as u64))
         })
     }
 
@@ -215,23 +215,19 @@ impl LocalIndex {
         })
     }
 
-    /// Removes MP4 index rows (and blobs); returns what was removed so the caller can delete
-    /// the files.
-    pub fn delete_mp4(&self, from: i64, to: i64, protected: &[(i64, i64)]) -> Result<Vec<Mp4Meta>, StoreError> {
-        let mut removed = Vec::new();
-        for (lo, hi) in unprotected(from, to, protected) {
-            let batch = self.with(|c| {
-                let mut stmt = c.prepare(
-                    "SELECT name, start_ms, duration_ms, size, session_id, path FROM mp4_segments WHERE start_ms >= ?1 AND start_ms < ?2",
-                )?;
-                let rows: Vec<Mp4Meta> = stmt.query_map(params![lo, hi], mp4_row)?.collect::<Result<_, _>>()?;
-                c.execute("DELETE FROM mp4_segments WHERE start_ms >= ?1 AND start_ms < ?2", params![lo, hi])?;
-                Ok(rows)
-            })?;
-            removed.extend(batch);
-        }
-        self.with(vacuum)?;
-        Ok(removed)
+    /// Removes MP4 index rows (and blobs) starting in `[from, to)` except those of kept
+    /// sessions; returns what was removed so the caller can delete the files.
+    pub fn delete_mp4(&self, from: i64, to: i64, kept: &Kept) -> Result<Vec<Mp4Meta>, StoreError> {
+        let filter = kept.sql();
+        self.with(|c| {
+            let mut stmt = c.prepare(&format!(
+                "SELECT name, start_ms, duration_ms, size, session_id, path FROM mp4_segments WHERE start_ms >= ?1 AND start_ms < ?2{filter}"
+            ))?;
+            let rows: Vec<Mp4Meta> = stmt.query_map(params![from, to], mp4_row)?.collect::<Result<_, _>>()?;
+            c.execute(&format!("DELETE FROM mp4_segments WHERE start_ms >= ?1 AND start_ms < ?2{filter}"), params![from, to])?;
+            vacuum(c)?;
+            Ok(rows)
+        })
     }
 
     pub fn delete_mp4_named(&self, name: &str) -> Result<Option<Mp4Meta>, StoreError> {
@@ -274,38 +270,9 @@ fn mp4_row(r: &rusqlite::Row) -> rusqlite::Result<Mp4Meta> {
     })
 }
 
-/// `[from, to)` minus the protected ranges (inclusive `[start, end]`).
-pub fn unprotected(from: i64, to: i64, protected: &[(i64, i64)]) -> Vec<(i64, i64)> {
-    let mut out = Vec::new();
-    let mut lo = from;
-    let mut sorted = protected.to_vec();
-    sorted.sort();
-    for (start, end) in sorted {
-        if end < lo || start >= to {
-            continue;
-        }
-        if start > lo {
-            out.push((lo, start));
-        }
-        lo = lo.max(end.saturating_add(1));
-    }
-    if lo < to {
-        out.push((lo, to));
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn unprotected_ranges() {
-        assert_eq!(unprotected(0, 100, &[]), vec![(0, 100)]);
-        assert_eq!(unprotected(0, 100, &[(10, 19), (50, 200)]), vec![(0, 10), (20, 50)]);
-        assert_eq!(unprotected(0, 100, &[(-5, 5)]), vec![(6, 100)]);
-        assert_eq!(unprotected(0, 100, &[(0, 100)]), vec![]);
-    }
 
     #[test]
     fn version_1_databases_get_the_listing_indexes() {
@@ -359,10 +326,11 @@ mod tests {
         }
         assert_eq!(idx.list_hls(7000, 20_000).unwrap().len(), 3, "overlapping 7 s..20 s: 6, 12, 18");
         assert_eq!(idx.hls(6000).unwrap().unwrap(), Bytes::from_static(b"seg"));
-        let (n, bytes) = idx.delete_hls(0, 60_000, &[(12_000, 17_999)]).unwrap();
+        idx.with(|c| c.execute("UPDATE hls_segments SET session_id = 2 WHERE start_ms = 12000", [])).unwrap();
+        let (n, bytes) = idx.delete_hls(0, 60_000, &Kept::Sessions(vec![2])).unwrap();
         assert_eq!((n, bytes), (9, 27));
         assert!(idx.init("aa").unwrap().is_some(), "still referenced by the protected segment");
-        idx.delete_hls(0, 60_000, &[]).unwrap();
+        idx.delete_hls(0, 60_000, &Kept::none()).unwrap();
         assert!(idx.init("aa").unwrap().is_none(), "unreferenced init removed");
 
         let m = Mp4Meta {
@@ -376,7 +344,8 @@ mod tests {
         idx.put_mp4(&m, Some(b"abcdef")).unwrap();
         assert_eq!(idx.mp4_blob_range(5, 2, 3).unwrap(), Bytes::from_static(b"cde"));
         assert_eq!(idx.list_mp4(0, 10).unwrap(), vec![m.clone()]);
-        assert_eq!(idx.delete_mp4(0, 100, &[]).unwrap(), vec![m]);
+        assert!(idx.delete_mp4(0, 100, &Kept::Everything).unwrap().is_empty());
+        assert_eq!(idx.delete_mp4(0, 100, &Kept::none()).unwrap(), vec![m]);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

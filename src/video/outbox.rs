@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
 
-use super::segment::hex;
+use super::segment::{Kept, hex};
 use crate::record::model::StoreError;
 use crate::util::now_ms;
 
@@ -350,11 +350,22 @@ impl Outbox {
         Ok(gone.len() as u64)
     }
 
-    /// Deletes waiting items of a camera and kind starting in `[from, to)`.
-    pub fn remove_starting(&self, camera: &str, kind: Kind, from: i64, to: i64) -> Result<u64, StoreError> {
+    /// Deletes waiting items of a camera and kind starting in `[from, to)`, except those of
+    /// kept sessions.
+    pub fn remove_starting(
+        &self,
+        camera: &str,
+        kind: Kind,
+        from: i64,
+        to: i64,
+        kept: &Kept,
+    ) -> Result<u64, StoreError> {
         let c = self.lock();
-        let mut stmt =
-            c.prepare("SELECT id FROM items WHERE camera = ?1 AND kind = ?2 AND start_ms >= ?3 AND start_ms < ?4")?;
+        let sql = format!(
+            "SELECT id FROM items WHERE camera = ?1 AND kind = ?2 AND start_ms >= ?3 AND start_ms < ?4{}",
+            kept.sql()
+        );
+        let mut stmt = c.prepare(&sql)?;
         let ids: Vec<i64> =
             stmt.query_map(params![camera, kind.as_str(), from, to], |r| r.get(0))?.collect::<Result<_, _>>()?;
         for id in &ids {

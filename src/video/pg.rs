@@ -18,9 +18,8 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 use tracing::{info, warn};
 
-use super::local::unprotected;
 use super::outbox::{Item, Kind};
-use super::segment::{HlsMeta, Mp4Meta};
+use super::segment::{HlsMeta, Kept, Mp4Meta};
 
 const SCHEMA: &str = include_str!("pg_schema.sql");
 const SCHEMA_VERSION: i32 = 1;
@@ -382,24 +381,25 @@ pub async fn mp4_range(c: &Client, camera: &str, start_ms: i64, offset: u64, len
     Ok(Bytes::from(row.get::<_, Vec<u8>>(0)))
 }
 
-/// Deletes rows of `table` starting in `[from, to)` outside `protected`; returns the count.
+/// Deletes rows of `table` starting in `[from, to)` except those of kept sessions; returns
+/// the count.
 pub async fn delete_range(
     c: &Client,
     table: &str,
     camera: &str,
     from: i64,
     to: i64,
-    protected: &[(i64, i64)],
+    kept: &Kept,
 ) -> Result<u64, PgError> {
     let table = match table {
         "hls" => "hls_segments",
         _ => "mp4_segments",
     };
-    let mut n = 0;
-    for (lo, hi) in unprotected(from, to, protected) {
-        let sql = format!("DELETE FROM {table} WHERE camera = $1 AND start_ms >= $2::bigint AND start_ms < $3::bigint");
-        n += c.execute(&sql, &[&camera, &lo, &hi]).await.map_err(failed)?;
-    }
+    let sql = format!(
+        "DELETE FROM {table} WHERE camera = $1 AND start_ms >= $2::bigint AND start_ms < $3::bigint{}",
+        kept.sql()
+    );
+    let n = c.execute(&sql, &[&camera, &from, &to]).await.map_err(failed)?;
     if table == "hls_segments" && n > 0 {
         let orphans = "DELETE FROM init_segments i WHERE camera = $1 AND NOT EXISTS
                        (SELECT 1 FROM hls_segments h WHERE h.camera = i.camera AND h.init_sha256 = i.sha256)";

@@ -10,31 +10,23 @@ use tracing::{info, warn};
 use crate::app::App;
 use crate::camera::Camera;
 use crate::util::now_ms;
+use crate::video::segment::Kept;
 
 /// How much of the oldest recordings one disk-guard step deletes.
 const GUARD_STEP_MS: i64 = 10 * 60_000;
 const GUARD_MAX_STEPS: usize = 200;
 
-/// Kept and active sessions as ranges of segment *start* times. Deletes go by start time, so
-/// each range reaches back by the pre-event buffer kept with the session plus the longest
-/// segment (an MP4 file may start minutes before the session it contains).
-pub async fn protected(camera: &Camera) -> Vec<(i64, i64)> {
-    let rec = &camera.recording;
-    let longest = if rec.mp4_storage_type == crate::config::Mp4Storage::Disabled {
-        rec.hls_segment_seconds as i64 * 1000
-    } else {
-        ((rec.mp4_segment_minutes * 60_000.0) as i64).max(rec.hls_segment_seconds as i64 * 1000)
-    };
-    let reach_back = rec.pre_event_seconds as i64 * 1000 + longest;
+/// The sessions whose video must stay: kept ones and the active one.
+pub async fn kept(camera: &Camera) -> Kept {
     match &camera.frames {
-        Some(store) => match store.protected_ranges().await {
-            Ok(ranges) => ranges.into_iter().map(|(s, e)| (s - reach_back, e)).collect(),
+        Some(store) => match store.protected_session_ids().await {
+            Ok(ids) => Kept::Sessions(ids),
             Err(e) => {
                 warn!(camera = %camera.id(), "cannot read protected sessions, deleting no video: {e}");
-                vec![(i64::MIN, i64::MAX)]
+                Kept::Everything
             }
         },
-        None => Vec::new(),
+        None => Kept::none(),
     }
 }
 
@@ -42,7 +34,7 @@ pub async fn protected(camera: &Camera) -> Vec<(i64, i64)> {
 pub async fn by_age(camera: &Camera) -> (u64, u64) {
     let Some(video) = &camera.video else { return (0, 0) };
     let rec = &video.rec;
-    let keep = protected(camera).await;
+    let keep = kept(camera).await;
     let mut deleted = (0, 0);
     if let Some(age) = rec.hls_storage_retention.filter(|_| rec.hls_storage_enabled) {
         match video.delete_hls(i64::MIN, now_ms() - age.as_millis() as i64, keep.clone()).await {
@@ -105,7 +97,7 @@ pub async fn disk_guard(app: &App) {
         let Some((t, camera)) = oldest else { return };
         let cutoff = t + GUARD_STEP_MS;
         warn!(camera = %camera.id(), used_percent = format!("{used:.1}"), limit, "disk guard: deleting recordings older than {}", crate::util::iso_ms(cutoff));
-        let keep = protected(&camera).await;
+        let keep = kept(&camera).await;
         if let Some(video) = &camera.video {
             let _ = video.delete_mp4(i64::MIN, cutoff, keep.clone()).await;
             if video.local.is_some() {

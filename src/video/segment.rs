@@ -61,6 +61,35 @@ impl Mp4Meta {
     }
 }
 
+/// The sessions whose video deletes must leave alone: kept ones and the active one. Every
+/// stored segment remembers the session it was kept for (pre-event buffer included), so
+/// protection is exact; segments of continuous recording outside sessions have none.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Kept {
+    Sessions(Vec<i64>),
+    /// The sessions could not be read: delete nothing rather than guess.
+    Everything,
+}
+
+impl Kept {
+    pub fn none() -> Kept {
+        Kept::Sessions(Vec::new())
+    }
+
+    /// An SQL condition (ANDed to a DELETE) sparing the kept sessions' rows. Ids are integers,
+    /// so building the list into the statement is safe.
+    pub fn sql(&self) -> String {
+        match self {
+            Kept::Everything => " AND 0 = 1".into(),
+            Kept::Sessions(ids) if ids.is_empty() => String::new(),
+            Kept::Sessions(ids) => {
+                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+                format!(" AND (session_id IS NULL OR session_id NOT IN ({}))", list.join(","))
+            }
+        }
+    }
+}
+
 /// `<camera>_YYYYMMDD_HHMMSS.mp4` in UTC (the spec's naming; UTC because a panel's clock
 /// zone is not reliable and names must sort by time).
 pub fn mp4_name(camera: &str, start_ms: i64) -> String {
@@ -110,6 +139,13 @@ mod tests {
         for bad in ["", "../etc/passwd", "a/b.mp4", ".hidden", "a..mp4", "x%2F..", "a b.mp4", "c:\\x"] {
             assert!(!is_safe_name(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn kept_sessions_become_a_safe_sql_filter() {
+        assert_eq!(Kept::none().sql(), "");
+        assert_eq!(Kept::Sessions(vec![3, 7]).sql(), " AND (session_id IS NULL OR session_id NOT IN (3,7))");
+        assert_eq!(Kept::Everything.sql(), " AND 0 = 1");
     }
 
     #[test]
