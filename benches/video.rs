@@ -63,58 +63,5 @@ async fn run(name: &str) {
 }
 
 fn main() -> ExitCode {
-    // `cargo bench` passes `--bench`; the first other argument selects scenarios.
-    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
-    let requested: Vec<&str> = match &filter {
-        None => SCENARIOS.iter().map(|s| s.0).collect(),
-        Some(f) if f == "all" => SCENARIOS.iter().map(|s| s.0).collect(),
-        Some(f) => f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
-    };
-    let known = |n: &&str| SCENARIOS.iter().any(|s| s.0 == *n);
-    for unknown in requested.iter().filter(|n| !known(n)) {
-        // `scripts/bench.sh <scenario>` passes the name to every bench: not ours, skip it.
-        println!("video: ignoring {unknown:?}, not one of its scenarios");
-    }
-    let selected: Vec<&str> = requested.iter().copied().filter(known).collect();
-    if selected.is_empty() {
-        println!("video: its scenarios (comma-separated, or `all`):");
-        for (name, what) in SCENARIOS {
-            println!("  {name:<14} {what}");
-        }
-        return ExitCode::SUCCESS;
-    }
-    let mut failed = Vec::new();
-    for name in selected {
-        let what = SCENARIOS.iter().find(|s| s.0 == name).unwrap().1;
-        println!(
-            "== {name}: {what}  (BENCH_SECONDS={}, {} cores, load {})",
-            framestore_common::bench_seconds(),
-            std::thread::available_parallelism().map_or(0, |n| n.get()),
-            framestore_common::loadavg()
-        );
-        let runtime =
-            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(name))));
-        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
-        if outcome.is_err() {
-            println!("{name}: FAILED (see the panic above)");
-            failed.push(name);
-        }
-        println!();
-    }
-    let rows = framestore_common::take_rows();
-    if !rows.is_empty() {
-        println!("== summary (load {})", framestore_common::loadavg());
-        for r in &rows {
-            let target = if r.target.is_empty() { String::new() } else { format!("  (target {})", r.target) };
-            let mark = r.ok.map(|ok| format!("  {}", framestore_common::verdict(ok))).unwrap_or_default();
-            println!("{}: {}{target}{mark}", r.what, r.value);
-        }
-    }
-    if failed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        println!("failed scenarios: {}", failed.join(", "));
-        ExitCode::FAILURE
-    }
+    framestore_common::run_bench("video", SCENARIOS, |name| Box::pin(run(name)))
 }

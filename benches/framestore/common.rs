@@ -270,3 +270,68 @@ pub fn clock_ticks_per_sec() -> f64 {
         .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
         .unwrap_or(100.0)
 }
+
+/// The shared `main` of the benches: picks scenarios from the first argument (comma-separated
+/// or `all`; names of other benches are ignored), runs each on its own runtime, survives a
+/// panicking scenario, and prints a summary of every result line.
+pub fn run_bench(
+    bench: &str,
+    scenarios: &[(&str, &str)],
+    run: impl Fn(&str) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>,
+) -> std::process::ExitCode {
+    use std::process::ExitCode;
+    // `cargo bench` passes `--bench`; the first other argument selects scenarios.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let requested: Vec<&str> = match &filter {
+        None => scenarios.iter().map(|s| s.0).collect(),
+        Some(f) if f == "all" => scenarios.iter().map(|s| s.0).collect(),
+        Some(f) => f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
+    };
+    let known = |n: &&str| scenarios.iter().any(|s| s.0 == *n);
+    let selected: Vec<&str> = requested.iter().copied().filter(known).collect();
+    if selected.is_empty() {
+        // `scripts/bench.sh <scenario>` passes the name to every bench: not ours, skip.
+        println!("{bench}: no scenario named {:?}; its scenarios (comma-separated, or `all`):", requested.join(","));
+        for (name, what) in scenarios {
+            println!("  {name:<12} {what}");
+        }
+        return ExitCode::SUCCESS;
+    }
+    for unknown in requested.iter().filter(|n| !known(n)) {
+        println!("{bench}: ignoring {unknown:?}, not one of its scenarios");
+    }
+    let mut failed = Vec::new();
+    for name in selected {
+        let what = scenarios.iter().find(|s| s.0 == name).unwrap().1;
+        println!(
+            "== {name}: {what}  (BENCH_SECONDS={}, {} cores, load {})",
+            bench_seconds(),
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            loadavg()
+        );
+        let runtime =
+            tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| runtime.block_on(run(name))));
+        runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+        if outcome.is_err() {
+            println!("{name}: FAILED (see the panic above)");
+            failed.push(name);
+        }
+        println!();
+    }
+    let rows = take_rows();
+    if !rows.is_empty() {
+        println!("== summary (load {})", loadavg());
+        for r in &rows {
+            let target = if r.target.is_empty() { String::new() } else { format!("  (target {})", r.target) };
+            let mark = r.ok.map(|ok| format!("  {}", verdict(ok))).unwrap_or_default();
+            println!("{}: {}{target}{mark}", r.what, r.value);
+        }
+    }
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        println!("failed scenarios: {}", failed.join(", "));
+        ExitCode::FAILURE
+    }
+}

@@ -339,17 +339,6 @@ impl Outbox {
         Ok(c.query_row(&sql, params![camera, sha], item_row).optional()?)
     }
 
-    /// Deletes waiting items (retention or an explicit delete), returns how many.
-    pub fn remove(&self, camera: &str, kind: Kind, from: i64, to: i64) -> Result<u64, StoreError> {
-        let gone = self.pending(camera, kind, from, to)?;
-        let c = self.lock();
-        for item in &gone {
-            c.execute("DELETE FROM items WHERE id = ?1", [item.id])?;
-            let _ = std::fs::remove_file(self.file(item.id));
-        }
-        Ok(gone.len() as u64)
-    }
-
     /// Deletes waiting items of a camera and kind starting in `[from, to)`, except those of
     /// kept sessions.
     pub fn remove_starting(
@@ -360,27 +349,24 @@ impl Outbox {
         to: i64,
         kept: &Kept,
     ) -> Result<u64, StoreError> {
-        let c = self.lock();
         let sql = format!(
             "SELECT id FROM items WHERE camera = ?1 AND kind = ?2 AND start_ms >= ?3 AND start_ms < ?4{}",
             kept.sql()
         );
-        let mut stmt = c.prepare(&sql)?;
-        let ids: Vec<i64> =
-            stmt.query_map(params![camera, kind.as_str(), from, to], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        for id in &ids {
-            c.execute("DELETE FROM items WHERE id = ?1", [id])?;
-            let _ = std::fs::remove_file(self.file(*id));
-        }
-        Ok(ids.len() as u64)
+        self.remove_where(&sql, params![camera, kind.as_str(), from, to])
     }
 
     /// Deletes waiting items of a camera, kind and session.
     pub fn remove_session(&self, camera: &str, kind: Kind, session_id: i64) -> Result<u64, StoreError> {
+        let sql = "SELECT id FROM items WHERE camera = ?1 AND kind = ?2 AND session_id = ?3";
+        self.remove_where(sql, params![camera, kind.as_str(), session_id])
+    }
+
+    /// Deletes the items (rows and files) whose ids `select` returns.
+    fn remove_where(&self, select: &str, args: impl rusqlite::Params) -> Result<u64, StoreError> {
         let c = self.lock();
-        let mut stmt = c.prepare("SELECT id FROM items WHERE camera = ?1 AND kind = ?2 AND session_id = ?3")?;
-        let ids: Vec<i64> =
-            stmt.query_map(params![camera, kind.as_str(), session_id], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut stmt = c.prepare(select)?;
+        let ids: Vec<i64> = stmt.query_map(args, |r| r.get(0))?.collect::<Result<_, _>>()?;
         for id in &ids {
             c.execute("DELETE FROM items WHERE id = ?1", [id])?;
             let _ = std::fs::remove_file(self.file(*id));

@@ -94,7 +94,7 @@ fn pending_items_are_visible_for_playback_and_removable() {
     }
     assert_eq!(ob.pending("cam", Kind::Hls, 5000, 7000).unwrap().len(), 2);
     assert_eq!(ob.pending("other", Kind::Hls, 0, 99_999).unwrap().len(), 0);
-    assert_eq!(ob.remove("cam", Kind::Hls, 0, 7000).unwrap(), 2);
+    assert_eq!(ob.remove_starting("cam", Kind::Hls, 0, 7000, &crate::video::segment::Kept::none()).unwrap(), 2);
     assert_eq!(ob.pending("cam", Kind::Hls, 0, 99_999).unwrap().len(), 1);
 }
 
