@@ -4,8 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use panelcam::app::App;
 use panelcam::config::{self, Problem, Severity};
+use panelcam::registry::Registry;
 use tracing::{error, info, warn};
 
 const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--cameras <dir>]
@@ -18,7 +18,8 @@ const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--camer
 
   --config   main configuration file (default: config.json)
   --cameras  camera directory (default: cameras/ next to the config file)
-  PANELCAM_LOG=debug|info|warn|error sets the log level; PANELCAM_FFMPEG the FFmpeg binary.";
+  PANELCAM_LOG=debug|info|warn|error sets the log level; PANELCAM_FFMPEG the FFmpeg binary.
+  SIGHUP re-reads the camera directory and applies what changed.";
 
 struct Cli {
     command: String,
@@ -161,16 +162,7 @@ fn run(cli: &Cli) -> ExitCode {
     for w in &warnings {
         warn!("{w}");
     }
-    let cameras = config::load_cameras(&cli.camera_dir());
-    for w in &cameras.warnings {
-        warn!("{w}");
-    }
-    for rejected in &cameras.rejected {
-        for p in &rejected.problems {
-            error!(camera = %rejected.id, "{p}");
-        }
-        error!(camera = %rejected.id, "camera disabled: {} is broken", rejected.file.display());
-    }
+    let open_files = panelcam::http::limits::raise_open_file_limit();
     // Two workers match the panel's cores. They live as long as the runtime, which matters:
     // FFmpeg's parent-death signal is tied to the thread that spawned it.
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -180,10 +172,11 @@ fn run(cli: &Cli) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    runtime.block_on(serve(config, cameras))
+    let warnings = warnings.iter().map(|w| w.to_string()).collect();
+    runtime.block_on(serve(config, cli.camera_dir(), warnings, open_files))
 }
 
-async fn serve(config: config::Config, cameras: config::CameraSet) -> ExitCode {
+async fn serve(config: config::Config, camera_dir: PathBuf, warnings: Vec<String>, open_files: u64) -> ExitCode {
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(l) => l,
@@ -202,24 +195,36 @@ async fn serve(config: config::Config, cameras: config::CameraSet) -> ExitCode {
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let shipper = match (&video.outbox, &video.central) {
         (Some(outbox), Some(central)) => {
-            Some(tokio::spawn(panelcam::video::shipper::run(outbox.clone(), central.clone(), shutdown_rx.clone())))
+            Some(tokio::spawn(panelcam::store::shipper::run(outbox.clone(), central.clone(), shutdown_rx.clone())))
         }
         _ => None,
     };
-    let app: Arc<App> = App::new(config, video);
-    for camera in cameras.cameras {
-        app.add_camera(camera);
-    }
-    app.set_rejected(cameras.rejected);
-    info!("listening on http://{addr}/dashboard ({} cameras)", app.cameras().len());
-    let server = tokio::spawn(panelcam::http::serve(app.clone(), listener, shutdown_rx.clone()));
-    let retention = tokio::spawn(panelcam::record::retention::run(app.clone(), shutdown_rx));
-    wait_for_signal().await;
+    let dir = camera_dir.clone();
+    let cameras = match tokio::task::spawn_blocking(move || config::load_cameras(&dir)).await {
+        Ok(set) => set,
+        Err(e) => {
+            error!("cannot read the camera directory: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let max_connections = config
+        .server
+        .max_connections
+        .unwrap_or_else(|| panelcam::http::limits::max_connections(open_files, cameras.cameras.len()));
+    let registry: Arc<Registry> = Registry::new(config, camera_dir, video, warnings);
+    registry.apply(cameras).await;
+    info!(
+        "listening on http://{addr}/dashboard ({} cameras, at most {max_connections} connections with {open_files} open files)",
+        registry.cameras().len()
+    );
+    let server = tokio::spawn(panelcam::http::serve(registry.clone(), listener, max_connections, shutdown_rx.clone()));
+    let housekeeping = tokio::spawn(panelcam::registry::housekeeping::run(registry.clone(), shutdown_rx));
+    wait_for_signals(&registry).await;
     info!("shutting down");
     let _ = shutdown_tx.send(true);
-    app.stop_all().await;
+    registry.stop_all().await;
     let _ = server.await;
-    let _ = retention.await;
+    let _ = housekeeping.await;
     if let Some(shipper) = shipper {
         let _ = shipper.await;
     }
@@ -229,27 +234,36 @@ async fn serve(config: config::Config, cameras: config::CameraSet) -> ExitCode {
 
 /// PostgreSQL target and outbox when `database_type` is "postgresql".
 fn video_env(config: &config::Config) -> Result<panelcam::video::camera::VideoEnv, String> {
-    use panelcam::video::{outbox::Outbox, pg::Central};
+    use panelcam::store::{outbox::Outbox, pg::Central};
     let rec = &config.recording;
     let (config::DatabaseType::Postgresql, Some(url)) = (rec.database_type, &rec.database_url) else {
         return Ok(Default::default());
     };
-    let central = Central::new(url.expose())?;
+    let central = Central::new(url.expose(), &config.server.panel_id)?;
     let outbox_dir = rec.database_path.join("outbox");
     let outbox = Outbox::open(&outbox_dir, rec.outbox_max_bytes).map_err(|e| format!("cannot open the outbox: {e}"))?;
-    info!(database = %central.display, "recordings are shipped to PostgreSQL through the outbox in {}", outbox_dir.display());
+    info!(database = %central.display, panel = %central.panel, "recordings are shipped to PostgreSQL through the outbox in {}", outbox_dir.display());
     Ok(panelcam::video::camera::VideoEnv { central: Some(Arc::new(central)), outbox: Some(outbox) })
 }
 
-async fn wait_for_signal() {
+/// Runs until SIGTERM or SIGINT; SIGHUP rescans the camera directory.
+async fn wait_for_signals(registry: &Registry) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
+        (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
+    else {
         // Without signal handlers we can only run until killed.
         std::future::pending::<()>().await;
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => {
+                info!("SIGHUP: reading the camera directory again");
+                registry.rescan().await;
+            }
+        }
     }
 }

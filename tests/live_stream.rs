@@ -78,15 +78,24 @@ async fn token_is_required_and_accepted_and_never_shown() {
     let (mut ws, _) = tokio_tungstenite::connect_async(req).await.expect("Bearer header accepted on the WebSocket");
     assert!(next_binary(&mut ws, Duration::from_secs(2)).await.is_some());
 
-    // Secrets stay out of every answer and every log line.
+    // The camera's pages need the token as well.
+    assert_eq!(server.get("/cam/test").await.status, 401);
+    let page = server.get(&format!("/cam/test?token={token}")).await;
+    assert_eq!(page.status, 200);
+
+    // Secrets stay out of every answer and every log line (also the token sent in URLs).
     let api = server.get("/api/status").await.text() + &server.get("/api/cameras").await.text();
-    let pages = server.get("/cam/test").await.text() + &server.get("/dashboard").await.text();
+    let pages = page.text() + &server.get("/dashboard").await.text();
     let log = server.log();
     for (what, text) in [("API", &api), ("pages", &pages), ("log", &log)] {
         assert!(!text.contains(token), "token leaked into the {what}");
         assert!(!text.contains("pw-91d5c2e0"), "camera password leaked into the {what}");
     }
-    assert!(api.contains("operator:***@"), "the API shows the URL redacted: {api}");
+    for (what, text) in [("API", &api), ("pages", &pages)] {
+        assert!(!text.contains("operator"), "user name shown in the {what}");
+    }
+    let shown = format!("\"url\":\"rtsp://127.0.0.1:{}/cam\"", cam.port);
+    assert!(api.contains(&shown), "the API shows the URL without its user-info: {api}");
     assert!(api.contains("\"token_required\":true"));
 }
 

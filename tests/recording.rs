@@ -75,21 +75,21 @@ async fn keep_and_delete_sessions() {
     let (_cam, server) = setup(json!({})).await;
     let id = server.start_recording("cam", "a").await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let busy = server.request("DELETE", &format!("/cam/control/recordings/sessions/{id}"), &[], None).await;
+    let busy = server.admin("DELETE", &format!("/cam/control/recordings/sessions/{id}"), None).await;
     assert_eq!(busy.status, 409, "an active session cannot be deleted");
     server.stop_recording("cam").await;
 
     let kept = server.request("PUT", &format!("/cam/control/recordings/{id}/keep"), &[], None).await.json();
     assert_eq!(kept["data"]["keep"], true);
     let unkept =
-        server.request("PUT", &format!("/cam/control/recordings/{id}/keep"), &[], Some(br#"{"keep": false}"#)).await;
+        server.admin("PUT", &format!("/cam/control/recordings/{id}/keep"), Some(br#"{"keep": false}"#)).await;
     assert_eq!(unkept.json()["data"]["keep"], false);
 
-    let deleted = server.request("DELETE", &format!("/cam/control/recordings/sessions/{id}"), &[], None).await;
+    let deleted = server.admin("DELETE", &format!("/cam/control/recordings/sessions/{id}"), None).await;
     assert_eq!(deleted.status, 200, "{}", deleted.text());
     assert_eq!(server.get(&format!("/cam/control/recordings/{id}/frames")).await.status, 404);
     assert_eq!(
-        server.request("DELETE", &format!("/cam/control/recordings/sessions/{id}"), &[], None).await.status,
+        server.admin("DELETE", &format!("/cam/control/recordings/sessions/{id}"), None).await.status,
         404
     );
 }

@@ -19,9 +19,10 @@ use std::time::{Duration, Instant};
 
 use panelcam::util::now_ms;
 use panelcam::video::mp4file::Mp4Assembler;
-use panelcam::video::outbox::{Item, Kind, NewItem, Outbox};
-use panelcam::video::pg::Central;
-use panelcam::video::segment::{Mp4Meta, SpoolSegment, sha256_hex};
+use panelcam::store::outbox::{Item, Kind, NewItem, Outbox};
+use panelcam::store::pg::Central;
+use panelcam::store::segment::{Mp4Meta, sha256_hex};
+use panelcam::video::segment::SpoolSegment;
 
 use crate::common::{DiskDir, mb};
 use crate::fixture::{Fixture, ten_minutes_1080p};
@@ -73,10 +74,10 @@ async fn drain(fx: &Fixture, with_mp4: bool) {
     );
 
     // Ship, timing until the last backlog item is gone from the outbox.
-    let central = Arc::new(Central::new(&db.url).expect("database URL"));
+    let central = Arc::new(Central::new(&db.url, "bench").expect("database URL"));
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let started = Instant::now();
-    let shipper = tokio::spawn(panelcam::video::shipper::run(outbox.clone(), central, stop_rx));
+    let shipper = tokio::spawn(panelcam::store::shipper::run(outbox.clone(), central, stop_rx));
     let live: Arc<Mutex<Vec<Live>>> = Arc::default();
     let backlog_ids: HashSet<i64> = backlog.iter().map(|i| i.id).collect();
     let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -156,15 +157,15 @@ fn queue_backlog(
         let path = file.path.clone().expect("an MP4 file");
         let item = outbox.enqueue(new(Kind::Mp4, file.start_ms, file.duration_ms, Some(file.name), None), &path);
         std::fs::remove_file(&path).unwrap();
-        item.expect("queue an MP4 file")
+        item.expect("queue an MP4 file").expect("room in the outbox")
     };
     let init_sha = sha256_hex(&std::fs::read(init).unwrap());
-    let mut items = vec![outbox.enqueue(new(Kind::Init, 0, 0, None, None), init).expect("queue the init segment")];
+    let mut items = vec![outbox.enqueue(new(Kind::Init, 0, 0, None, None), init).expect("queue the init segment").expect("room")];
     let mut assembler = mp4_dir.map(|d| Mp4Assembler::new(CAMERA, d, MP4_WINDOW_MS as f64 / 60_000.0));
     let mut start_ms = t0;
     for (i, (path, duration_ms, size)) in segments.iter().enumerate() {
         let hls = new(Kind::Hls, start_ms, *duration_ms, None, Some(init_sha.clone()));
-        items.push(outbox.enqueue(hls, path).expect("queue a segment"));
+        items.push(outbox.enqueue(hls, path).expect("queue a segment").expect("room in the outbox"));
         if let Some(a) = assembler.as_mut() {
             let seg = SpoolSegment {
                 name: format!("seg_{i}.m4s"),
@@ -224,7 +225,7 @@ async fn live_feed(
                 init_sha256: Some(init_sha),
                 session_id: None,
             };
-            ob.enqueue(new, &path).expect("queue a live segment")
+            ob.enqueue(new, &path).expect("queue a live segment").expect("room in the outbox")
         })
         .await
         .unwrap();

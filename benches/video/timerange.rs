@@ -24,8 +24,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use panelcam::util::now_ms;
-use panelcam::video::local::LocalIndex;
-use panelcam::video::segment::{HlsMeta, sha256_hex};
+use panelcam::store::local::LocalIndex;
+use panelcam::store::segment::{HlsMeta, sha256_hex};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -15,29 +15,8 @@
 //!   all; `vfr` drops such a frame instead (benches/live.rs `ffmpeg-stall`, same latency).
 
 use crate::cmdline::split_command;
-use crate::config::{CameraConfig, Transcoding};
-
-/// Where FFmpeg reads the camera from, decided by the URL scheme.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SourceKind {
-    Rtsp,
-    Http,
-    /// `lavfi:<filtergraph>`: FFmpeg's built-in test sources (the demo camera).
-    Lavfi,
-    /// `file:<path>`: a recorded clip played in real time, looped.
-    File,
-}
-
-impl SourceKind {
-    pub fn of(cam: &CameraConfig) -> SourceKind {
-        match cam.url.scheme() {
-            "http" | "https" => SourceKind::Http,
-            "lavfi" => SourceKind::Lavfi,
-            "file" => SourceKind::File,
-            _ => SourceKind::Rtsp,
-        }
-    }
-}
+use crate::config::{CameraConfig, SourceKind, Transcoding};
+use crate::video::camera::{RUN_PLACEHOLDER, SegmentOutput};
 
 /// Maps the spec's JPEG quality 1-100 (100 best) onto FFmpeg's MJPEG `-q:v` 2-31 (2 best).
 /// The system we replace passed 75 straight through, which FFmpeg clamps to 31: its worst.
@@ -76,32 +55,9 @@ pub fn ffmpeg_framerate(cam: &CameraConfig, tx: &Transcoding) -> Option<f64> {
     cam.ffmpeg.output_framerate.or((tx.capture_framerate > 0.0).then_some(tx.capture_framerate))
 }
 
-/// Replaced by a new id each time FFmpeg starts: every run writes its own init segment, so
-/// segments of an earlier run keep the init segment they were encoded against.
-pub const RUN_PLACEHOLDER: &str = "{run}";
-
-/// The second FFmpeg output: the camera's video as HLS fMP4 segments in the spool.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SegmentOutput {
-    /// `<spool>/<camera>`: FFmpeg writes `live.m3u8`, `init_<run>.mp4` and `seg_<n>.m4s` here.
-    pub dir: std::path::PathBuf,
-    pub segment_seconds: u64,
-    /// Segments listed in the live playlist.
-    pub list_size: u32,
-    /// Frame rate for sources that must be encoded (MJPEG and test sources).
-    pub encode_fps: f64,
-}
-
-/// Whether a source's video can be stored as it is. RTSP cameras (and files) deliver
-/// H.264/H.265 that is copied bit for bit; MJPEG-over-HTTP cameras and test sources have no
-/// such stream and are the one case that is encoded (at `mp4_framerate`).
-pub fn copies_video(kind: SourceKind) -> bool {
-    matches!(kind, SourceKind::Rtsp | SourceKind::File)
-}
-
 fn segment_args(kind: SourceKind, out: &SegmentOutput) -> Vec<String> {
     let mut a: Vec<String> = vec!["-map".into(), "0:v:0".into()];
-    if copies_video(kind) {
+    if kind.copies_video() {
         a.extend(["-c:v".into(), "copy".into()]);
     } else {
         // Keyframes exactly on segment boundaries, so segments are cut where they should be.
@@ -156,7 +112,7 @@ pub fn ffmpeg_args(
     push(&["-hide_banner", "-nostdin", "-nostats", "-loglevel", "warning"]);
 
     // Input.
-    let kind = SourceKind::of(cam);
+    let kind = cam.source_kind();
     let wallclock = f.use_wallclock_as_timestamps.unwrap_or(segments.is_none());
     if wallclock {
         push(&["-use_wallclock_as_timestamps", "1"]);

@@ -1,5 +1,5 @@
 //! One camera: its config, its FrameBus, its stats and the supervisor task that owns its
-//! FFmpeg. Each camera can be started, stopped and replaced alone (hot reload later).
+//! FFmpeg. Each camera is started, stopped and replaced alone (see `registry`).
 
 pub mod argv;
 pub mod process;
@@ -7,14 +7,14 @@ pub mod stats;
 pub mod stderr;
 pub mod supervisor;
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tracing::info;
 
 use crate::bus::FrameBus;
-use crate::config::{CameraConfig, Config, RecordingConfig, Transcoding};
+use crate::config::{CameraConfig, Config, RecordingConfig, Transcoding, ffmpeg_program};
 use crate::record::FrameStore;
 use crate::record::db::Tuning;
 use crate::redact::{Redactor, redact_url};
@@ -24,7 +24,9 @@ use stderr::StderrLog;
 use supervisor::Supervisor;
 
 pub struct Camera {
-    pub config: Arc<CameraConfig>,
+    /// The camera file as last applied. Only fields that do not touch the stream (token,
+    /// URL path, PTZ, MQTT) change while the camera runs; see [`Camera::same_stream`].
+    settings: RwLock<Arc<CameraConfig>>,
     pub transcoding: Transcoding,
     /// The effective recording settings (global + camera overrides).
     pub recording: RecordingConfig,
@@ -36,8 +38,23 @@ pub struct Camera {
     pub video: Option<Arc<VideoCamera>>,
     pub bus: Arc<FrameBus>,
     pub stats: Arc<CameraStats>,
+    /// Most viewers at once (`server.max_viewers_per_camera`).
+    pub max_viewers: u32,
     stop: watch::Sender<bool>,
+    /// Why the camera stopped, for the viewers whose sockets are closed.
+    stop_reason: Mutex<String>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+/// A camera whose storage is open and whose spool is ready, not yet running. Preparing
+/// blocks (SQLite, files): it runs on the blocking pool, never on the async workers.
+pub struct Prepared {
+    config: CameraConfig,
+    transcoding: Transcoding,
+    recording: RecordingConfig,
+    frames: Option<Arc<FrameStore>>,
+    frames_unavailable: Option<String>,
+    video: Option<Arc<VideoCamera>>,
 }
 
 /// Opens the camera's recording database (sessions, and frames when frame storage is on)
@@ -57,19 +74,10 @@ fn open_frame_store(config: &CameraConfig, recording: &RecordingConfig) -> (Opti
     }
 }
 
-/// The FFmpeg binary; `PANELCAM_FFMPEG` overrides it (a board may ship its own build).
-pub fn ffmpeg_program() -> String {
-    std::env::var("PANELCAM_FFMPEG").unwrap_or_else(|_| "ffmpeg".into())
-}
-
 impl Camera {
-    /// Creates the camera and, when enabled, starts its supervisor.
-    pub fn start(config: CameraConfig, global: &Config, env: &VideoEnv) -> Arc<Camera> {
+    /// Opens the camera's storage and prepares its spool. Blocking.
+    pub fn prepare(config: CameraConfig, global: &Config, env: &VideoEnv) -> Prepared {
         let transcoding = global.transcoding.with_override(&config.transcoding);
-        let bus = Arc::new(FrameBus::new(transcoding.channel_buffer_size));
-        let initial = if config.enabled { CameraState::Starting } else { CameraState::Disabled };
-        let stats = Arc::new(CameraStats::new(initial));
-        let (stop, stop_rx) = watch::channel(false);
         let recording = global.recording.for_camera(&config);
         let (frames, frames_unavailable) = open_frame_store(&config, &recording);
         let video = if config.enabled {
@@ -83,9 +91,19 @@ impl Camera {
         } else {
             None
         };
+        Prepared { config, transcoding, recording, frames, frames_unavailable, video }
+    }
+
+    /// Starts a prepared camera's tasks (recorder, video pipeline, FFmpeg supervisor).
+    pub fn launch(p: Prepared, global: &Config) -> Arc<Camera> {
+        let Prepared { config, transcoding, recording, frames, frames_unavailable, video } = p;
+        let bus = Arc::new(FrameBus::new(transcoding.channel_buffer_size));
+        let initial = if config.enabled { CameraState::Starting } else { CameraState::Disabled };
+        let stats = Arc::new(CameraStats::new(initial));
+        let (stop, stop_rx) = watch::channel(false);
         let config = Arc::new(config);
         let camera = Arc::new(Camera {
-            config: config.clone(),
+            settings: RwLock::new(config.clone()),
             transcoding: transcoding.clone(),
             recording,
             frames: frames.clone(),
@@ -93,7 +111,9 @@ impl Camera {
             video: video.clone(),
             bus: bus.clone(),
             stats: stats.clone(),
+            max_viewers: global.server.max_viewers_per_camera,
             stop,
+            stop_reason: Mutex::new(String::new()),
             tasks: Mutex::new(Vec::new()),
         });
         if !config.enabled {
@@ -142,9 +162,36 @@ impl Camera {
         camera
     }
 
+    /// The camera file as currently applied.
+    pub fn config(&self) -> Arc<CameraConfig> {
+        self.settings.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// True when `a` and `b` run the same stream (same FFmpeg, recording and storage), so a
+    /// change from one to the other can be applied without touching FFmpeg or the viewers.
+    pub fn same_stream(a: &CameraConfig, b: &CameraConfig) -> bool {
+        let stream_only = |c: &CameraConfig| {
+            let mut c = c.clone();
+            c.file = Default::default();
+            c.path = String::new();
+            c.token = None;
+            c.ptz = Default::default();
+            c.mqtt = Default::default();
+            c
+        };
+        stream_only(a) == stream_only(b)
+    }
+
+    /// Applies a change that [`Camera::same_stream`] allows, without a restart.
+    pub fn update_settings(&self, config: CameraConfig) {
+        *self.settings.write().unwrap_or_else(|e| e.into_inner()) = Arc::new(config);
+    }
+
     /// Stops FFmpeg (SIGTERM, then SIGKILL) and waits until it is reaped, then closes the
-    /// frame database cleanly (an active recording continues after a restart).
-    pub async fn stop(&self) {
+    /// frame database cleanly (an active recording continues after a restart). Viewers'
+    /// sockets are closed with `reason`.
+    pub async fn stop(&self, reason: &str) {
+        *self.stop_reason.lock().unwrap_or_else(|e| e.into_inner()) = reason.to_string();
         let _ = self.stop.send(true);
         let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
         for task in tasks {
@@ -158,7 +205,16 @@ impl Camera {
         }
     }
 
-    pub fn id(&self) -> &str {
-        &self.config.id
+    /// Changes to `true` when the camera stops; viewers select on it.
+    pub fn stopped(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    pub fn stop_reason(&self) -> String {
+        self.stop_reason.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn id(&self) -> String {
+        self.config().id.clone()
     }
 }

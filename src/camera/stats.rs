@@ -145,18 +145,39 @@ impl CameraStats {
     }
 }
 
-/// Counts viewers while alive.
-pub struct ClientGuard<'a>(&'a CameraStats);
+/// Counts a viewer while alive; obtained with [`ClientGuard::try_new`] within the camera's
+/// viewer limit.
+pub struct ClientGuard(std::sync::Arc<CameraStats>);
 
-impl<'a> ClientGuard<'a> {
-    pub fn new(stats: &'a CameraStats) -> Self {
-        stats.clients.fetch_add(1, Relaxed);
-        ClientGuard(stats)
+impl ClientGuard {
+    /// A viewer slot, or `None` when the camera already has `max` viewers.
+    pub fn try_new(stats: &std::sync::Arc<CameraStats>, max: u32) -> Option<ClientGuard> {
+        stats
+            .clients
+            .fetch_update(Relaxed, Relaxed, |n| (n < max).then_some(n + 1))
+            .ok()
+            .map(|_| ClientGuard(stats.clone()))
     }
 }
 
-impl Drop for ClientGuard<'_> {
+impl Drop for ClientGuard {
     fn drop(&mut self) {
         self.0.clients.fetch_sub(1, Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn viewers_are_counted_within_the_limit() {
+        let stats = std::sync::Arc::new(CameraStats::new(CameraState::Streaming));
+        let a = ClientGuard::try_new(&stats, 2).unwrap();
+        let _b = ClientGuard::try_new(&stats, 2).unwrap();
+        assert!(ClientGuard::try_new(&stats, 2).is_none());
+        drop(a);
+        assert!(ClientGuard::try_new(&stats, 2).is_some());
+        assert_eq!(stats.clients.load(Relaxed), 1);
     }
 }

@@ -1,11 +1,16 @@
 //! FFmpeg's stderr: redacted, then to a size-capped per-camera file and/or the console as
 //! `log_stderr` asks; the last lines are always kept for `last_error` in `/api/status`.
+//!
+//! FFmpeg's output is outside input: lines are cut at [`MAX_LINE`] bytes (a binary blob on
+//! stderr cannot grow memory), and file writes happen on one background thread for all
+//! cameras, never on the async workers.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::ChildStderr;
@@ -15,6 +20,10 @@ use crate::redact::Redactor;
 
 /// How many recent stderr lines are kept in memory for error reports.
 const TAIL_LINES: usize = 8;
+/// Longer lines are cut (and marked with `…`).
+pub const MAX_LINE: usize = 2048;
+/// Lines waiting for the log-file thread; beyond this they are dropped, not queued.
+const FILE_QUEUE: usize = 1024;
 
 #[derive(Clone)]
 pub struct StderrLog {
@@ -55,17 +64,70 @@ impl StderrTail {
     }
 }
 
+/// Reads one line of at most [`MAX_LINE`] bytes; the rest of a longer line is skipped.
+/// `Ok(false)` at the end of the stream.
+async fn read_line_capped<R: tokio::io::AsyncBufRead + Unpin>(r: &mut R, out: &mut Vec<u8>) -> std::io::Result<bool> {
+    out.clear();
+    let mut cut = false;
+    loop {
+        let buf = r.fill_buf().await?;
+        if buf.is_empty() {
+            return Ok(!out.is_empty() || cut);
+        }
+        let (chunk, found) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (buf.get(..i).unwrap_or_default(), true),
+            None => (buf, false),
+        };
+        let room = MAX_LINE.saturating_sub(out.len());
+        if chunk.len() > room {
+            cut = true;
+        }
+        out.extend_from_slice(chunk.get(..chunk.len().min(room)).unwrap_or_default());
+        let used = if found { chunk.len() + 1 } else { chunk.len() };
+        r.consume(used);
+        if found {
+            if cut {
+                out.extend_from_slice("…".as_bytes());
+            }
+            return Ok(true);
+        }
+    }
+}
+
+/// One line for a log file, written by the log-file thread.
+struct FileLine {
+    path: PathBuf,
+    max_bytes: u64,
+    line: String,
+}
+
+/// The queue to the one thread that writes every camera's FFmpeg log file.
+fn file_writer() -> Option<&'static SyncSender<FileLine>> {
+    static WRITER: OnceLock<Option<SyncSender<FileLine>>> = OnceLock::new();
+    WRITER
+        .get_or_init(|| {
+            let (tx, rx) = sync_channel::<FileLine>(FILE_QUEUE);
+            let spawned = std::thread::Builder::new().name("ffmpeg-logs".into()).spawn(move || {
+                let mut files: HashMap<PathBuf, Option<CappedFile>> = HashMap::new();
+                while let Ok(l) = rx.recv() {
+                    let file = files.entry(l.path.clone()).or_insert_with(|| CappedFile::open(l.path, l.max_bytes));
+                    if let Some(f) = file.as_mut() {
+                        f.write_line(&l.line);
+                    }
+                }
+            });
+            spawned.ok().map(|_| tx)
+        })
+        .as_ref()
+}
+
 /// Reads stderr until FFmpeg closes it.
 pub async fn pump(stderr: ChildStderr, log: StderrLog, tail: StderrTail) {
     let mut reader = BufReader::new(stderr);
     let mut raw = Vec::with_capacity(256);
-    let mut file = log.mode.to_file().then(|| CappedFile::open(log.file.clone(), log.max_bytes)).flatten();
-    loop {
-        raw.clear();
-        match reader.read_until(b'\n', &mut raw).await {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {}
-        }
+    let writer = log.mode.to_file().then(file_writer).flatten();
+    let mut dropped = 0u64;
+    while let Ok(true) = read_line_capped(&mut reader, &mut raw).await {
         let text = String::from_utf8_lossy(&raw);
         let line = log.redactor.apply(text.trim_end());
         if line.is_empty() {
@@ -74,8 +136,14 @@ pub async fn pump(stderr: ChildStderr, log: StderrLog, tail: StderrTail) {
         if log.mode.to_console() {
             tracing::warn!(camera = %log.camera, "ffmpeg: {line}");
         }
-        if let Some(f) = file.as_mut() {
-            f.write_line(&line);
+        if let Some(w) = writer {
+            let entry = FileLine { path: log.file.clone(), max_bytes: log.max_bytes, line: line.clone() };
+            if let Err(TrySendError::Full(_)) = w.try_send(entry) {
+                dropped += 1;
+                if dropped == 1 || dropped.is_multiple_of(1000) {
+                    tracing::warn!(camera = %log.camera, dropped, "FFmpeg log file cannot keep up; lines dropped");
+                }
+            }
         }
         tail.push(line);
     }
@@ -146,6 +214,21 @@ mod tests {
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(text.contains("line 499"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[tokio::test]
+    async fn long_lines_are_cut_and_the_next_line_survives() {
+        let mut input = vec![b'x'; 100_000];
+        input.extend_from_slice(b"\nnext\nlast without newline");
+        let mut r = BufReader::with_capacity(512, &input[..]);
+        let mut line = Vec::new();
+        assert!(read_line_capped(&mut r, &mut line).await.unwrap());
+        assert_eq!(line.len(), MAX_LINE + "…".len());
+        assert!(read_line_capped(&mut r, &mut line).await.unwrap());
+        assert_eq!(line, b"next");
+        assert!(read_line_capped(&mut r, &mut line).await.unwrap());
+        assert_eq!(line, b"last without newline");
+        assert!(!read_line_capped(&mut r, &mut line).await.unwrap());
     }
 
     #[test]

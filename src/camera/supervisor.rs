@@ -85,13 +85,14 @@ impl Supervisor {
 
     async fn run_once(&self, stop: &mut watch::Receiver<bool>) -> Ended {
         if let Some(dir) = &self.spool
-            && let Err(e) = std::fs::create_dir_all(dir)
+            && let Err(e) = tokio::fs::create_dir_all(dir).await
         {
             warn!(camera = %self.camera.id, "cannot create the spool {}: {e}", dir.display());
         }
-        // Each run writes its own HLS init segment (see argv::RUN_PLACEHOLDER).
+        // Each run writes its own HLS init segment (see video::camera::RUN_PLACEHOLDER).
         let run = crate::util::now_ms().to_string();
-        let args: Vec<String> = self.args.iter().map(|a| a.replace(super::argv::RUN_PLACEHOLDER, &run)).collect();
+        let args: Vec<String> =
+            self.args.iter().map(|a| a.replace(crate::video::camera::RUN_PLACEHOLDER, &run)).collect();
         let spawned = match FfmpegProcess::spawn(&self.program, &args) {
             Ok(s) => s,
             Err(e) => {

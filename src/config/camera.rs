@@ -6,11 +6,13 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::global::{MP4_STORAGE_TYPES, Mp4Storage, TranscodingOverride, parse_mp4_storage, read_transcoding_override};
+use super::global::{
+    MP4_STORAGE_TYPES, Mp4Storage, RecordingConfig, TranscodingOverride, parse_mp4_storage, read_transcoding_override,
+};
 use super::reader::Section;
 use super::secret::{CameraUrl, Secret};
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct CameraConfig {
     /// File stem; appears in every log line and in `/api/status`.
     pub id: String,
@@ -32,6 +34,26 @@ pub struct CameraConfig {
     pub recording: RecordingOverride,
     pub transcoding: TranscodingOverride,
     pub ptz: PtzConfig,
+}
+
+/// Where FFmpeg reads the camera from, decided by the URL scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Rtsp,
+    Http,
+    /// `lavfi:<filtergraph>`: FFmpeg's built-in test sources (the demo camera).
+    Lavfi,
+    /// `file:<path>`: a recorded clip played in real time, looped.
+    File,
+}
+
+impl SourceKind {
+    /// Whether a source's video can be stored as it is. RTSP cameras (and files) deliver
+    /// H.264/H.265 that is copied bit for bit; MJPEG-over-HTTP cameras and test sources have
+    /// no such stream and are the one case that is encoded (at `mp4_framerate`).
+    pub fn copies_video(self) -> bool {
+        matches!(self, SourceKind::Rtsp | SourceKind::File)
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +91,7 @@ impl LogStderr {
 
 /// The camera's `ffmpeg` section. `None` means "panelcam's measured default" (see
 /// `camera::argv`), not "leave FFmpeg's own default".
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct FfmpegOptions {
     pub command: Option<String>,
     /// `None` (not in the file): on for the live preview (the spec's default), off when the
@@ -94,7 +116,7 @@ pub struct FfmpegOptions {
     pub log_stderr: LogStderr,
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct CameraMqtt {
     /// Seconds between image publishes; 0 = every frame.
     pub publish_interval: Option<f64>,
@@ -102,7 +124,7 @@ pub struct CameraMqtt {
 }
 
 /// A camera's `recording` section: overrides of the global recording settings.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct RecordingOverride {
     pub frame_storage_enabled: Option<bool>,
     pub frame_storage_retention: Option<Duration>,
@@ -116,7 +138,7 @@ pub struct RecordingOverride {
     pub pre_event_seconds: Option<u64>,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct PtzConfig {
     pub enabled: bool,
     pub protocol: String,
@@ -125,6 +147,22 @@ pub struct PtzConfig {
     pub password: Option<Secret>,
     pub profile_token: String,
 }
+
+impl Default for PtzConfig {
+    fn default() -> Self {
+        PtzConfig {
+            enabled: false,
+            protocol: "onvif".into(),
+            onvif_url: None,
+            username: None,
+            password: None,
+            profile_token: "profile1".into(),
+        }
+    }
+}
+
+/// Said wherever a PTZ section is enabled: accepted settings must take effect or say why not.
+pub const NOT_YET_PTZ: &str = "PTZ control is not implemented in this version of panelcam; the camera streams, but cannot be moved";
 
 /// URL segments that belong to the server, not to a camera.
 pub const RESERVED_PATHS: &[&str] = &["dashboard", "api", "admin", "assets", "health", "metrics", "favicon.ico"];
@@ -179,6 +217,15 @@ impl CameraConfig {
         })
     }
 
+    pub fn source_kind(&self) -> SourceKind {
+        match self.url.scheme() {
+            "http" | "https" => SourceKind::Http,
+            "lavfi" => SourceKind::Lavfi,
+            "file" => SourceKind::File,
+            _ => SourceKind::Rtsp,
+        }
+    }
+
     /// Secrets this camera knows, for exact-match redaction of FFmpeg output.
     pub fn secrets(&self) -> Vec<String> {
         let mut v: Vec<String> = self.url.password().map(str::to_string).into_iter().collect();
@@ -186,6 +233,27 @@ impl CameraConfig {
         v.extend(self.ptz.password.as_ref().map(|p| p.expose().to_string()));
         v
     }
+}
+
+impl RecordingConfig {
+    /// The settings for one camera: its `recording` section wins, then its top-level
+    /// `frame_storage_retention`, then these global values.
+    pub fn for_camera(&self, cam: &CameraConfig) -> RecordingConfig {
+        let o = &cam.recording;
+        let mut r = self.clone();
+        r.frame_storage_enabled = o.frame_storage_enabled.unwrap_or(r.frame_storage_enabled);
+        r.frame_storage_retention = o.frame_storage_retention.or(cam.frame_storage_retention).or(r.frame_retention());
+        r.mp4_storage_type = o.mp4_storage_type.unwrap_or(r.mp4_storage_type);
+        r.mp4_storage_retention = o.mp4_storage_retention.or(r.mp4_storage_retention);
+        r.mp4_segment_minutes = o.mp4_segment_minutes.unwrap_or(r.mp4_segment_minutes);
+        r.hls_storage_enabled = o.hls_storage_enabled.unwrap_or(r.hls_storage_enabled);
+        r.hls_storage_retention = o.hls_storage_retention.or(r.hls_storage_retention);
+        r.hls_segment_seconds = o.hls_segment_seconds.unwrap_or(r.hls_segment_seconds);
+        r.continuous = o.continuous.unwrap_or(r.continuous);
+        r.pre_event_seconds = o.pre_event_seconds.unwrap_or(r.pre_event_seconds);
+        r
+    }
+
 }
 
 fn check_path(s: &Section, raw: &str) -> Option<String> {
@@ -316,6 +384,9 @@ fn read_ptz(s: &Section) -> PtzConfig {
             &s.field("onvif_url"),
             "is required when ptz.enabled is true; expected http://<ip>:<port>/onvif/device_service",
         );
+    }
+    if p.enabled {
+        s.ctx().warn(&s.field("enabled"), NOT_YET_PTZ);
     }
     s.finish();
     p

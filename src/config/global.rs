@@ -4,7 +4,6 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::camera::CameraConfig;
 use super::reader::Section;
 use super::secret::Secret;
 
@@ -31,6 +30,18 @@ pub struct ServerConfig {
     /// hls.js for browsers without native HLS, served at `/assets/hls.min.js`; `None` =
     /// the first of `web/vendor/hls.min.js` and `/usr/share/panelcam/hls.min.js`.
     pub hls_js_path: Option<PathBuf>,
+    /// This panel's name in the central database (rows are keyed by panel and camera).
+    /// panelcam extension, default the hostname.
+    pub panel_id: String,
+    /// Live viewers (MJPEG and control sockets) per camera; more get 503. panelcam extension.
+    pub max_viewers_per_camera: u32,
+    /// Open connections at most; `None` = derived from the open-file limit at start.
+    /// panelcam extension.
+    pub max_connections: Option<usize>,
+    /// Failed authentications from one address within a minute before it is locked out,
+    /// and for how long (429). panelcam extension.
+    pub auth_max_failures: u32,
+    pub auth_lockout: Duration,
 }
 
 #[derive(Clone, Debug)]
@@ -112,24 +123,6 @@ impl RecordingConfig {
     /// The frame retention that applies: `frame_storage_retention`, else `max_recording_age`.
     pub fn frame_retention(&self) -> Option<Duration> {
         self.frame_storage_retention.or(self.max_recording_age)
-    }
-
-    /// The settings for one camera: its `recording` section wins, then its top-level
-    /// `frame_storage_retention`, then these global values.
-    pub fn for_camera(&self, cam: &CameraConfig) -> RecordingConfig {
-        let o = &cam.recording;
-        let mut r = self.clone();
-        r.frame_storage_enabled = o.frame_storage_enabled.unwrap_or(r.frame_storage_enabled);
-        r.frame_storage_retention = o.frame_storage_retention.or(cam.frame_storage_retention).or(r.frame_retention());
-        r.mp4_storage_type = o.mp4_storage_type.unwrap_or(r.mp4_storage_type);
-        r.mp4_storage_retention = o.mp4_storage_retention.or(r.mp4_storage_retention);
-        r.mp4_segment_minutes = o.mp4_segment_minutes.unwrap_or(r.mp4_segment_minutes);
-        r.hls_storage_enabled = o.hls_storage_enabled.unwrap_or(r.hls_storage_enabled);
-        r.hls_storage_retention = o.hls_storage_retention.or(r.hls_storage_retention);
-        r.hls_segment_seconds = o.hls_segment_seconds.unwrap_or(r.hls_segment_seconds);
-        r.continuous = o.continuous.unwrap_or(r.continuous);
-        r.pre_event_seconds = o.pre_event_seconds.unwrap_or(r.pre_event_seconds);
-        r
     }
 
     /// True when this camera's H.264 is persisted in some form (HLS or MP4 storage).
@@ -267,7 +260,31 @@ fn read_server(s: &Section) -> ServerConfig {
         log_dir: s.string("log_dir", "logs").into(),
         log_file_max_bytes: s.u64("log_file_max_bytes", 4096..=u64::MAX, 1 << 20),
         hls_js_path: s.opt_string("hls_js_path").map(PathBuf::from),
+        panel_id: s.opt_string("panel_id").unwrap_or_else(super::hostname),
+        max_viewers_per_camera: s.u64("max_viewers_per_camera", 1..=100_000, 100) as u32,
+        max_connections: s.opt_u64("max_connections", 16..=1_000_000).map(|n| n as usize),
+        auth_max_failures: s.u64("auth_max_failures", 1..=1_000_000, 10) as u32,
+        auth_lockout: Duration::from_secs(s.u64("auth_lockout_secs", 1..=86_400, 60)),
     };
+    if !super::is_identifier(&server.panel_id) {
+        s.ctx().error(
+            &s.field("panel_id"),
+            format!(
+                "expected 1 to 64 letters, digits, '_', '-' or '.' (it keys this panel's rows in the central database), found \"{}\"",
+                server.panel_id
+            ),
+        );
+    }
+    if server.tls.enabled {
+        // Serving plain HTTP while the operator believes it is HTTPS is worse than not starting.
+        s.ctx().error(
+            &format!("{}.enabled", s.field("tls")),
+            "HTTPS is not available in this version of panelcam; set it to false (or remove it) to serve plain HTTP",
+        );
+    }
+    if server.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+        s.ctx().warn(&s.field("admin_token"), "is shorter than 16 characters; it allows deleting recordings, use a long random one");
+    }
     s.finish();
     server
 }
@@ -293,9 +310,16 @@ fn read_mqtt(s: &Section) -> MqttConfig {
             format!("expected a URL starting with mqtt:// or mqtts://, found \"{}\"", m.broker_url),
         );
     }
+    if m.enabled {
+        s.ctx().warn(&s.field("enabled"), NOT_YET_MQTT);
+    }
     s.finish();
     m
 }
+
+/// Said wherever MQTT is enabled: accepted settings must take effect or say why not.
+pub const NOT_YET_MQTT: &str =
+    "MQTT publishing is not implemented in this version of panelcam; nothing is published to the broker";
 
 pub const MP4_STORAGE_TYPES: &[&str] = &["disabled", "filesystem", "database"];
 
@@ -304,6 +328,39 @@ pub fn parse_mp4_storage(s: &str) -> Mp4Storage {
         "filesystem" => Mp4Storage::Filesystem,
         "database" => Mp4Storage::Database,
         _ => Mp4Storage::Disabled,
+    }
+}
+
+/// The highest camera bit rate an MP4 segment is sized for: a segment must stay below
+/// PostgreSQL's 1 GiB per value when it is shipped there.
+pub const MAX_VIDEO_BITRATE_KBPS: f64 = 16_000.0;
+
+/// Longest `mp4_segment_minutes` whose files fit one PostgreSQL value at the highest bit rate.
+pub fn max_mp4_minutes_for_postgresql() -> f64 {
+    let bytes_per_minute = MAX_VIDEO_BITRATE_KBPS * 1000.0 / 8.0 * 60.0;
+    ((1u64 << 30) as f64 * 0.95 / bytes_per_minute * 10.0).floor() / 10.0
+}
+
+/// MP4 segments shipped to PostgreSQL must fit a `bytea` (1 GiB); the assembler also closes
+/// files before that size, but a configuration that would routinely hit it is refused.
+pub fn mp4_minutes_fit(minutes: f64) -> bool {
+    minutes <= max_mp4_minutes_for_postgresql()
+}
+
+fn check_mp4_fits_postgresql(s: &Section, r: &RecordingConfig) {
+    if r.database_type == DatabaseType::Postgresql
+        && r.mp4_storage_type == Mp4Storage::Database
+        && !mp4_minutes_fit(r.mp4_segment_minutes)
+    {
+        s.ctx().error(
+            &s.field("mp4_segment_minutes"),
+            format!(
+                "{} minutes of video at up to {} Mbit/s exceed PostgreSQL's 1 GiB per stored value; use at most {} minutes when MP4 segments go to PostgreSQL",
+                r.mp4_segment_minutes,
+                MAX_VIDEO_BITRATE_KBPS / 1000.0,
+                max_mp4_minutes_for_postgresql()
+            ),
+        );
     }
 }
 
@@ -345,6 +402,7 @@ fn read_recording(s: &Section) -> RecordingConfig {
             "expected a PostgreSQL URL such as postgres://user:pass@host:5432/[database]",
         );
     }
+    check_mp4_fits_postgresql(s, &r);
     if r.database_type == DatabaseType::Postgresql && r.database_url.is_none() {
         s.ctx().error(
             &s.field("database_url"),

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use camera::{CameraConfig, FfmpegOptions, LogStderr, Transport};
+pub use camera::{CameraConfig, FfmpegOptions, LogStderr, SourceKind, Transport};
 pub use global::{Config, DatabaseType, Mp4Storage, RecordingConfig, Transcoding};
 pub use reader::{Problem, Severity};
 
@@ -47,6 +47,15 @@ pub fn load_camera_file(path: &Path) -> Result<(CameraConfig, Vec<Problem>), Vec
 pub fn parse_camera(path: &Path, text: &str) -> Result<(CameraConfig, Vec<Problem>), Vec<Problem>> {
     let ctx = Ctx::new(path);
     let id = camera_id(path);
+    if !is_identifier(&id) {
+        ctx.error(
+            "",
+            format!(
+                "the file name makes the camera id \"{}\"; expected 1 to 64 letters, digits, '_', '-' or '.' (not starting with '.') before .json",
+                id.escape_debug()
+            ),
+        );
+    }
     let camera = parse_document(&ctx, text).and_then(|value| {
         let root = ctx.root(&value);
         let camera = CameraConfig::read(&id, path.to_path_buf(), &root);
@@ -58,6 +67,15 @@ pub fn parse_camera(path: &Path, text: &str) -> Result<(CameraConfig, Vec<Proble
 
 pub fn camera_id(path: &Path) -> String {
     path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// A name that becomes part of paths, FFmpeg output patterns, SQL values and database names
+/// (camera ids, the panel id): 1 to 64 ASCII letters, digits, `_`, `-` or `.`, not starting
+/// with `.`.
+pub fn is_identifier(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && !s.starts_with('.')
+        && s.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
 /// A camera file that could not be used, with why.
@@ -151,6 +169,11 @@ fn split<T>(problems: Vec<Problem>, value: Option<T>) -> Result<(T, Vec<Problem>
         Some(v) if !has_error => Ok((v, problems)),
         _ => Err(problems),
     }
+}
+
+/// The FFmpeg binary; `PANELCAM_FFMPEG` overrides it (a board may ship its own build).
+pub fn ffmpeg_program() -> String {
+    std::env::var("PANELCAM_FFMPEG").unwrap_or_else(|_| "ffmpeg".into())
 }
 
 pub fn hostname() -> String {

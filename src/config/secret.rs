@@ -42,6 +42,20 @@ impl CameraUrl {
         self.0.split_once(':').map(|(s, _)| s).unwrap_or("")
     }
 
+    /// The URL as status pages show it: without the whole user-info (user names are half a
+    /// credential) and with secret query parameters masked.
+    pub fn public(&self) -> String {
+        let stripped = match self.0.split_once("://") {
+            // Up to the last '@', as in `password`: unencoded '/', '?' or '#' in passwords occur.
+            Some((scheme, rest)) => match rest.rsplit_once('@') {
+                Some((_, host)) => format!("{scheme}://{host}"),
+                None => self.0.clone(),
+            },
+            None => self.0.clone(),
+        };
+        redact_url(&stripped)
+    }
+
     /// The password part of `scheme://user:password@host`, for exact-match redaction of FFmpeg
     /// output that may echo it in another form.
     pub fn password(&self) -> Option<&str> {
@@ -79,5 +93,9 @@ mod tests {
         assert_eq!(u.password(), Some("hunter2"));
         assert_eq!(u.scheme(), "rtsp");
         assert_eq!(CameraUrl::new("rtsp://10.0.0.5/s".into()).password(), None);
+        assert_eq!(u.public(), "rtsp://10.0.0.5:554/s1");
+        assert_eq!(CameraUrl::new("rtsp://operator@h/s".into()).public(), "rtsp://h/s");
+        assert_eq!(CameraUrl::new("http://h/x?password=p&a=1".into()).public(), "http://h/x?password=***&a=1");
+        assert_eq!(CameraUrl::new("lavfi:testsrc".into()).public(), "lavfi:testsrc");
     }
 }

@@ -57,7 +57,9 @@ const SPEC_CAMERA: &str = r#"{
 fn spec_config_reads_without_problems() {
     let dir = TempDir::new("spec");
     let (config, warnings) = load_config(&dir.write("config.json", SPEC_CONFIG)).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
+    // MQTT is accepted but not implemented yet: said, never silent.
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!((warnings[0].field.as_str(), warnings[0].message.as_str()), ("mqtt.enabled", global::NOT_YET_MQTT));
     assert_eq!(config.server.port, 8080);
     assert_eq!(config.server.admin_token.as_ref().unwrap().expose(), "your-secure-admin-token");
     assert_eq!(config.mqtt.client_id, format!("videoserver-{}", hostname()));
@@ -70,7 +72,8 @@ fn spec_config_reads_without_problems() {
 fn spec_camera_reads_every_field() {
     let dir = TempDir::new("cam");
     let (cam, warnings) = load_camera_file(&dir.write("cam1.json", SPEC_CAMERA)).unwrap();
-    assert!(warnings.is_empty(), "{warnings:?}");
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert_eq!((warnings[0].field.as_str(), warnings[0].message.as_str()), ("ptz.enabled", camera::NOT_YET_PTZ));
     assert_eq!(cam.id, "cam1");
     assert_eq!(cam.path, "cam1");
     assert_eq!(cam.url.password(), Some("pw%23x"));
@@ -160,4 +163,95 @@ fn reserved_paths_are_refused() {
     let dir = TempDir::new("reserved");
     let problems = load_camera_file(&dir.write("x.json", r#"{"path": "/dashboard", "url": "rtsp://h/"}"#)).unwrap_err();
     assert!(problems[0].message.contains("used by the server"));
+}
+
+#[test]
+fn settings_that_cannot_take_effect_stop_startup() {
+    let dir = TempDir::new("tls");
+    let problems = load_config(&dir.write("config.json", r#"{"server": {"tls": {"enabled": true}}}"#)).unwrap_err();
+    assert_eq!(problems[0].field, "server.tls.enabled");
+    assert!(problems[0].message.contains("HTTPS is not available"), "{}", problems[0]);
+    let problems = load_config(&dir.write("config.json", r#"{"server": {"panel_id": "panel 1; drop"}}"#)).unwrap_err();
+    assert_eq!(problems[0].field, "server.panel_id");
+}
+
+#[test]
+fn mp4_segments_for_postgresql_must_fit_one_value() {
+    let dir = TempDir::new("bytea");
+    let text = r#"{"recording": {"database_type": "postgresql", "database_url": "postgres://u@h/db",
+                   "mp4_storage_type": "database", "mp4_segment_minutes": 60}}"#;
+    let problems = load_config(&dir.write("config.json", text)).unwrap_err();
+    assert_eq!(problems[0].field, "recording.mp4_segment_minutes");
+    assert!(problems[0].message.contains("1 GiB"), "{}", problems[0]);
+    assert!(load_config(&dir.write("config.json", &text.replace("60", "5"))).is_ok());
+    let files = text.replace("\"database\",", "\"filesystem\",");
+    assert!(load_config(&dir.write("config.json", &files)).is_ok(), "files on the panel have no such limit");
+}
+
+#[test]
+fn camera_ids_become_paths_and_sql_values_so_they_are_checked() {
+    let dir = TempDir::new("ids");
+    for bad in ["a b", "x%d", ".hidden2", "caf\u{e9}", &"x".repeat(65)] {
+        let problems = load_camera_file(&dir.write(&format!("{bad}.json"), r#"{"path": "/p", "url": "rtsp://h/"}"#));
+        let problems = problems.unwrap_err();
+        assert!(problems[0].message.contains("camera id"), "{bad}: {problems:?}");
+    }
+    assert!(load_camera_file(&dir.write("front-door_2.json", r#"{"path": "/p", "url": "rtsp://h/"}"#)).is_ok());
+}
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    /// Keys that reach the readers, mixed with noise, so the readers' every branch sees
+    /// hostile values.
+    const KEYS: &[&str] = &[
+        "server", "mqtt", "recording", "transcoding", "tls", "enabled", "port", "host", "admin_token", "panel_id",
+        "cors_allow_origin", "max_connections", "database_type", "database_url", "mp4_storage_type",
+        "mp4_segment_minutes", "frame_storage_retention", "path", "url", "token", "ffmpeg", "scale", "quality",
+        "command", "extra_input_args", "ptz", "onvif_url", "transcoding_override", "reconnect_interval",
+        "flush_packets", "max_recording_age", "outbox_max_mb", "disk_max_percent", "hls_segment_seconds",
+        "publish_interval", "qos",
+    ];
+
+    fn value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(Value::from),
+            "\\PC{0,40}".prop_map(Value::String),
+            "[0-9]{1,30}[smhdw]?".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::vec((proptest::sample::select(KEYS).prop_map(str::to_string), inner), 0..8)
+                    .prop_map(|kv| Value::Object(kv.into_iter().collect::<Map<String, Value>>())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_document_reads_without_panicking(doc in value()) {
+            let text = doc.to_string();
+            let _ = parse_camera(std::path::Path::new("cameras/cam1.json"), &text);
+            let ctx = reader::Ctx::new(std::path::Path::new("config.json"));
+            if let Some(v) = ctx.parse_json(&text) {
+                let root = ctx.root(&v);
+                let _ = Config::read(&root);
+                root.finish();
+            }
+        }
+
+        #[test]
+        fn any_text_reads_without_panicking(text in "\\PC{0,200}") {
+            let _ = parse_camera(std::path::Path::new("c.json"), &text);
+            let _ = duration::parse_duration(&text);
+        }
+    }
 }

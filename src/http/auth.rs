@@ -1,10 +1,25 @@
-//! Camera tokens: accepted as `?token=` (browsers cannot set headers on a WebSocket) or as
-//! `Authorization: Bearer`, compared in constant time.
+//! Who is asking: the credential a request presents, what it may do, and a per-address
+//! brake on guessing.
+//!
+//! - Viewer routes take the camera's token as `?token=` (browsers cannot set headers on a
+//!   WebSocket) or `Authorization: Bearer`; the admin token works there too.
+//! - Admin routes take `server.admin_token` as `Authorization: Bearer` only: a token in a
+//!   URL ends up in histories and proxy logs, and a cross-site form cannot set the header.
+//! - Tokens are compared in constant time and never logged (the request path is logged
+//!   without its query).
+//! - An address that fails [`Lockouts::max_failures`] times within a minute gets 429 for
+//!   the lockout time, whatever it presents.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;
 
 use super::query::query_param;
+use super::route::Role;
 use crate::config::secret::Secret;
 
 /// Compares without an early exit, so the time taken does not reveal how many leading
@@ -19,23 +34,153 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// The token a request presents, if any.
-pub fn presented_token(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
-    if let Some(token) = query.and_then(|q| query_param(q, "token")) {
-        return Some(token);
-    }
-    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim().to_string())
+/// The credentials a request carries.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Presented {
+    pub bearer: Option<String>,
+    pub query: Option<String>,
 }
 
-/// True when the camera needs no token or the request presents the right one.
-pub fn authorized(required: Option<&Secret>, headers: &HeaderMap, query: Option<&str>) -> bool {
-    match required {
-        None => true,
-        Some(secret) => {
-            presented_token(headers, query).is_some_and(|t| constant_time_eq(t.as_bytes(), secret.expose().as_bytes()))
+impl Presented {
+    pub fn of(headers: &HeaderMap, query: Option<&str>) -> Presented {
+        let bearer = headers
+            .get(AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim().to_string());
+        Presented { bearer, query: query.and_then(|q| query_param(q, "token")) }
+    }
+
+    fn any(&self) -> bool {
+        self.bearer.is_some() || self.query.is_some()
+    }
+
+    fn matches(&self, secret: &Secret, query_allowed: bool) -> bool {
+        let eq = |t: &String| constant_time_eq(t.as_bytes(), secret.expose().as_bytes());
+        self.bearer.as_ref().is_some_and(eq) || (query_allowed && self.query.as_ref().is_some_and(eq))
+    }
+}
+
+/// What an authorized request may do beyond its route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The admin token was presented (needed e.g. for `{"keep": false}`).
+    pub admin: bool,
+}
+
+/// Why a request was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// 401: no usable credential.
+    Unauthorized(&'static str),
+    /// 403: the credential does not allow this (or admin actions are switched off).
+    Forbidden(&'static str),
+}
+
+impl Denied {
+    /// Whether this refusal counts towards the address's lockout (a guess, not a setting).
+    pub fn is_attempt(&self) -> bool {
+        !matches!(self, Denied::Forbidden(NO_ADMIN_TOKEN))
+    }
+}
+
+pub const NO_ADMIN_TOKEN: &str =
+    "admin actions are disabled: no server.admin_token is set in config.json";
+const ADMIN_NEEDED: &str = "this needs the admin token (server.admin_token) as Authorization: Bearer";
+const TOKEN_NEEDED: &str = "this camera requires a token (?token= or Authorization: Bearer)";
+const TOKEN_WRONG: &str = "the token is not valid for this camera";
+
+/// Decides a request: `role` of its route, the camera's token (viewer routes), the admin
+/// token (if configured) and what the request presents. Pure, so it is tested alone.
+pub fn authorize(
+    role: Role,
+    camera_token: Option<&Secret>,
+    admin_token: Option<&Secret>,
+    presented: &Presented,
+) -> Result<Grant, Denied> {
+    let admin = admin_token.is_some_and(|t| presented.matches(t, false));
+    match role {
+        Role::Public => Ok(Grant { admin }),
+        Role::Admin => match admin_token {
+            None => Err(Denied::Forbidden(NO_ADMIN_TOKEN)),
+            Some(_) if admin => Ok(Grant { admin: true }),
+            Some(_) if presented.bearer.is_some() => Err(Denied::Forbidden(ADMIN_NEEDED)),
+            Some(_) => Err(Denied::Unauthorized(ADMIN_NEEDED)),
+        },
+        Role::Viewer => {
+            // The admin token opens every camera, in the query too (browsers' sockets).
+            let admin_anywhere = admin || admin_token.is_some_and(|t| presented.matches(t, true));
+            match camera_token {
+                None => Ok(Grant { admin }),
+                Some(_) if admin_anywhere => Ok(Grant { admin }),
+                Some(t) if presented.matches(t, true) => Ok(Grant { admin: false }),
+                Some(_) if presented.any() => Err(Denied::Unauthorized(TOKEN_WRONG)),
+                Some(_) => Err(Denied::Unauthorized(TOKEN_NEEDED)),
+            }
         }
+    }
+}
+
+/// Addresses kept at most; beyond this the stalest entries are forgotten, so a flood of
+/// addresses cannot grow memory.
+const MAX_TRACKED: usize = 4096;
+const WINDOW: Duration = Duration::from_secs(60);
+
+struct Entry {
+    window_start: Instant,
+    failures: u32,
+    locked_until: Option<Instant>,
+}
+
+/// Failed authentications per client address.
+pub struct Lockouts {
+    pub max_failures: u32,
+    pub lockout: Duration,
+    entries: Mutex<HashMap<IpAddr, Entry>>,
+}
+
+impl Lockouts {
+    pub fn new(max_failures: u32, lockout: Duration) -> Lockouts {
+        Lockouts { max_failures, lockout, entries: Mutex::default() }
+    }
+
+    /// `Err(retry_after)` while the address is locked out.
+    pub fn check(&self, ip: IpAddr, now: Instant) -> Result<(), Duration> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        match entries.get(&ip).and_then(|e| e.locked_until) {
+            Some(until) if until > now => Err(until - now),
+            _ => Ok(()),
+        }
+    }
+
+    /// Records a failure; `true` when this one locked the address out.
+    pub fn failed(&self, ip: IpAddr, now: Instant) -> bool {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= MAX_TRACKED && !entries.contains_key(&ip) {
+            entries.retain(|_, e| e.locked_until.is_some_and(|u| u > now) || now - e.window_start < WINDOW);
+            if entries.len() >= MAX_TRACKED
+                && let Some(stalest) = entries.iter().min_by_key(|(_, e)| e.window_start).map(|(ip, _)| *ip)
+            {
+                entries.remove(&stalest);
+            }
+        }
+        let e = entries.entry(ip).or_insert(Entry { window_start: now, failures: 0, locked_until: None });
+        if now - e.window_start >= WINDOW {
+            *e = Entry { window_start: now, failures: 0, locked_until: None };
+        }
+        e.failures += 1;
+        if e.failures >= self.max_failures && e.locked_until.is_none_or(|u| u <= now) {
+            e.locked_until = Some(now + self.lockout);
+            e.window_start = now + self.lockout;
+            e.failures = 0;
+            return true;
+        }
+        false
+    }
+
+    pub fn tracked(&self) -> usize {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
 }
 
@@ -43,6 +188,18 @@ pub fn authorized(required: Option<&Secret>, headers: &HeaderMap, query: Option<
 mod tests {
     use super::*;
     use hyper::header::HeaderValue;
+
+    fn secret(s: &str) -> Secret {
+        Secret::new(s.into())
+    }
+
+    fn bearer(t: &str) -> Presented {
+        Presented { bearer: Some(t.into()), query: None }
+    }
+
+    fn query(t: &str) -> Presented {
+        Presented { bearer: None, query: Some(t.into()) }
+    }
 
     #[test]
     fn equality() {
@@ -54,16 +211,72 @@ mod tests {
     }
 
     #[test]
-    fn query_or_bearer() {
-        let secret = Secret::new("s3cret".into());
+    fn credentials_come_from_the_query_or_a_bearer_header() {
         let mut h = HeaderMap::new();
-        assert!(!authorized(Some(&secret), &h, None));
-        assert!(authorized(Some(&secret), &h, Some("a=1&token=s3cret")));
-        assert!(!authorized(Some(&secret), &h, Some("token=s3cre")));
+        assert_eq!(Presented::of(&h, Some("a=1&token=s3cret")).query.as_deref(), Some("s3cret"));
         h.insert(AUTHORIZATION, HeaderValue::from_static("Bearer s3cret"));
-        assert!(authorized(Some(&secret), &h, None));
+        assert_eq!(Presented::of(&h, None).bearer.as_deref(), Some("s3cret"));
         h.insert(AUTHORIZATION, HeaderValue::from_static("Basic s3cret"));
-        assert!(!authorized(Some(&secret), &h, None));
-        assert!(authorized(None, &HeaderMap::new(), None));
+        assert_eq!(Presented::of(&h, None), Presented::default());
+    }
+
+    #[test]
+    fn viewers_need_the_camera_token_or_the_admin_token() {
+        let (cam, admin) = (secret("cam-token"), secret("admin-token-0123456"));
+        let v = |p: &Presented| authorize(Role::Viewer, Some(&cam), Some(&admin), p);
+        assert_eq!(v(&Presented::default()), Err(Denied::Unauthorized(TOKEN_NEEDED)));
+        assert_eq!(v(&query("nope")), Err(Denied::Unauthorized(TOKEN_WRONG)));
+        assert_eq!(v(&query("cam-token")), Ok(Grant { admin: false }));
+        assert_eq!(v(&bearer("cam-token")), Ok(Grant { admin: false }));
+        assert_eq!(v(&bearer("admin-token-0123456")), Ok(Grant { admin: true }));
+        assert_eq!(v(&query("admin-token-0123456")), Ok(Grant { admin: false }), "opens, but grants no admin action");
+        assert_eq!(authorize(Role::Viewer, None, None, &Presented::default()), Ok(Grant { admin: false }));
+    }
+
+    #[test]
+    fn admin_routes_need_the_admin_token_as_a_header() {
+        let (cam, admin) = (secret("cam-token"), secret("admin-token-0123456"));
+        let a = |p: &Presented| authorize(Role::Admin, Some(&cam), Some(&admin), p);
+        assert_eq!(a(&Presented::default()), Err(Denied::Unauthorized(ADMIN_NEEDED)));
+        assert_eq!(a(&bearer("cam-token")), Err(Denied::Forbidden(ADMIN_NEEDED)), "a viewer token");
+        assert_eq!(a(&query("admin-token-0123456")), Err(Denied::Unauthorized(ADMIN_NEEDED)), "not in URLs");
+        assert_eq!(a(&bearer("admin-token-0123456")), Ok(Grant { admin: true }));
+        let off = authorize(Role::Admin, None, None, &bearer("anything"));
+        assert_eq!(off, Err(Denied::Forbidden(NO_ADMIN_TOKEN)));
+        assert!(!off.unwrap_err().is_attempt(), "a missing setting is not a guess");
+    }
+
+    #[test]
+    fn repeated_failures_lock_an_address_out_for_a_while() {
+        let l = Lockouts::new(3, Duration::from_secs(60));
+        let (ip, other) = ("10.0.0.7".parse().unwrap(), "10.0.0.8".parse().unwrap());
+        let t0 = Instant::now();
+        assert!(!l.failed(ip, t0));
+        assert!(!l.failed(ip, t0));
+        assert!(l.check(ip, t0).is_ok());
+        assert!(l.failed(ip, t0), "the third failure locks");
+        assert_eq!(l.check(ip, t0 + Duration::from_secs(10)), Err(Duration::from_secs(50)));
+        assert!(l.check(other, t0).is_ok(), "per address");
+        assert!(l.check(ip, t0 + Duration::from_secs(61)).is_ok(), "and only for a while");
+    }
+
+    #[test]
+    fn failures_spread_over_time_do_not_lock() {
+        let l = Lockouts::new(3, Duration::from_secs(60));
+        let ip = "10.0.0.7".parse().unwrap();
+        let t0 = Instant::now();
+        for i in 0..10 {
+            assert!(!l.failed(ip, t0 + Duration::from_secs(40 * i)), "failure {i}");
+        }
+    }
+
+    #[test]
+    fn a_flood_of_addresses_is_bounded() {
+        let l = Lockouts::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for i in 0..10_000u32 {
+            l.failed(IpAddr::from(i.to_be_bytes()), t0);
+        }
+        assert!(l.tracked() <= MAX_TRACKED);
     }
 }

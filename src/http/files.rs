@@ -72,14 +72,50 @@ pub async fn serve_file(path: &Path, content_type: &'static str, range: Option<&
         .unwrap_or_else(|_| response::error(StatusCode::INTERNAL_SERVER_ERROR, "bad header"))
 }
 
+/// Bytes per chunk when streaming a recording out of a database.
+const DB_CHUNK: u64 = 1 << 20;
+
+/// Streams `[start, start+len)` of a database-held recording in chunks fetched by `fetch`
+/// (200 or 206 with the right headers), so a large file never sits in memory whole.
+pub fn serve_chunked<F, Fut>(total: u64, content_type: &'static str, range: Option<&str>, download: Option<&str>, fetch: F) -> Resp
+where
+    F: Fn(u64, u64) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = std::io::Result<Bytes>> + Send,
+{
+    let (status, start, len) = match parse_range(range, total) {
+        ByteRange::Whole => (StatusCode::OK, 0, total),
+        ByteRange::Part { start, end } => (StatusCode::PARTIAL_CONTENT, start, end - start + 1),
+        ByteRange::Unsatisfiable => return unsatisfiable(total),
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::spawn(async move {
+        let mut offset = start;
+        while offset < start + len {
+            let n = DB_CHUNK.min(start + len - offset);
+            let chunk = fetch(offset, n).await;
+            let failed = chunk.is_err();
+            if tx.send(chunk).await.is_err() || failed {
+                return;
+            }
+            offset += n;
+        }
+    });
+    let mut b = head(status, content_type, len, download);
+    if status == StatusCode::PARTIAL_CONTENT {
+        b = b.header(CONTENT_RANGE, format!("bytes {start}-{}/{total}", start + len - 1));
+    }
+    b.body(Body::Channel(rx)).unwrap_or_else(|_| response::error(StatusCode::INTERNAL_SERVER_ERROR, "bad header"))
+}
+
 /// Serves bytes held in memory, whole or the requested range.
 pub fn serve_bytes(data: Bytes, content_type: &'static str, range: Option<&str>, download: Option<&str>) -> Resp {
     let len = data.len() as u64;
     let (status, body, content_range) = match parse_range(range, len) {
         ByteRange::Whole => (StatusCode::OK, data, None),
+        // `parse_range` guarantees start <= end < len.
         ByteRange::Part { start, end } => (
             StatusCode::PARTIAL_CONTENT,
-            data.slice(start as usize..=end as usize),
+            data.slice(start as usize..=end as usize), // slice-ok: range checked against len
             Some(format!("bytes {start}-{end}/{len}")),
         ),
         ByteRange::Unsatisfiable => return unsatisfiable(len),

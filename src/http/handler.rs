@@ -1,78 +1,167 @@
-//! Turns a decoded [`Route`] into a response.
+//! Turns a request into a response: decode the route, refuse a locked-out address, check
+//! the route's role, and only then look at cameras, sessions or files.
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::header::{
-    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue,
-};
+use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, StatusCode};
+use tracing::warn;
 
 use super::api;
-use super::auth::authorized;
+use super::auth::{Denied, Grant, Lockouts, Presented, authorize};
 use super::pages::pages;
 use super::response::{self, Resp};
-use super::route::{CameraRoute, ControlRoute, Route};
-use super::{control, video};
-use crate::app::App;
-use crate::live::{control::serve_control, stream::serve_live, upgrade};
+use super::route::{CameraRoute, Role, Route, RouteError};
+use super::upgrade;
+use super::{Peer, control, cors};
+use crate::camera::Camera;
+use crate::camera::stats::ClientGuard;
+use crate::live::{control::serve_control, stream::serve_live};
+use crate::redact::redact_url;
+use crate::registry::Registry;
 
-pub async fn handle(app: Arc<App>, mut req: Request<Incoming>) -> Result<Resp, Infallible> {
+pub async fn handle(
+    registry: Arc<Registry>,
+    lockouts: Arc<Lockouts>,
+    mut req: Request<Incoming>,
+) -> Result<Resp, Infallible> {
+    let allow_origin = registry.config.server.cors_allow_origin.clone();
     let mut resp = if req.method() == Method::OPTIONS {
-        let mut r = response::with_type(StatusCode::NO_CONTENT, "text/plain", "");
-        let h = r.headers_mut();
-        h.insert(ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, POST, PUT, DELETE, OPTIONS"));
-        h.insert(ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("Authorization, Content-Type, Range"));
-        r
+        cors::preflight(allow_origin.as_deref())
     } else {
-        route(&app, &mut req).await
+        route(&registry, &lockouts, &mut req).await
     };
-    if let Some(origin) = app.config.server.cors_allow_origin.as_deref().and_then(|o| HeaderValue::from_str(o).ok()) {
-        resp.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    }
+    cors::apply(allow_origin.as_deref(), resp.headers_mut());
     Ok(resp)
 }
 
-async fn route(app: &Arc<App>, req: &mut Request<Incoming>) -> Resp {
+fn method_not_allowed(methods: &[Method]) -> Resp {
+    let list = methods.iter().map(Method::as_str).collect::<Vec<_>>().join(", ");
+    let mut r = response::error(StatusCode::METHOD_NOT_ALLOWED, &format!("use {list} here"));
+    if let Ok(v) = HeaderValue::from_str(&list) {
+        r.headers_mut().insert(ALLOW, v);
+    }
+    r
+}
+
+async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<Incoming>) -> Resp {
     let path = req.uri().path().to_string();
-    let read_only = matches!(*req.method(), Method::GET | Method::HEAD);
-    match Route::decode(&path) {
-        Route::NotFound => response::not_found(&format!("nothing at {}", crate::redact::redact_url(&path))),
-        Route::Camera(name, CameraRoute::Control(api)) if api != ControlRoute::Page => {
-            control::handle(app, name, api, req).await
-        }
-        _ if !read_only => response::error(StatusCode::METHOD_NOT_ALLOWED, "only GET is allowed here"),
-        Route::Root => response::redirect("dashboard"),
-        Route::Dashboard => response::html(pages().dashboard.clone()),
-        Route::ApiStatus => response::success(api::status(app)),
-        Route::ApiCameras => response::success(api::cameras(app)),
-        Route::Asset(file) => asset(app, file).await,
-        Route::Camera(name, page) => camera_route(app, name, page, req).await,
+    let route = match Route::decode(req.method(), &path) {
+        Ok(r) => r,
+        Err(RouteError::NotFound) => return response::not_found(&format!("nothing at {}", redact_url(&path))),
+        Err(RouteError::MethodNotAllowed(methods)) => return method_not_allowed(methods),
+    };
+    let role = route.role();
+    let peer = req.extensions().get::<Peer>().map(|p| p.0);
+    if role != Role::Public
+        && let Some(peer) = peer
+        && let Err(wait) = lockouts.check(peer.ip(), Instant::now())
+    {
+        registry.status.auth_lockouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let secs = wait.as_secs().max(1);
+        let mut r = response::error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("too many failed authentications from this address; try again in {secs} s"),
+        );
+        r.headers_mut().insert(RETRY_AFTER, HeaderValue::from(secs));
+        return r;
+    }
+    // Admin routes are decided before the camera is even looked up; viewer routes need the
+    // camera's token, so its camera first (whether a camera exists is public anyway:
+    // `/api/status` lists them).
+    let camera = match route {
+        Route::Camera(name, _) if role == Role::Viewer => match registry.camera_by_path(name) {
+            Some(c) => Some(c),
+            None => return response::not_found(&format!("no camera at /{name}")),
+        },
+        _ => None,
+    };
+    let camera_token = camera.as_ref().and_then(|c| c.config().token.clone());
+    let presented = Presented::of(req.headers(), req.uri().query());
+    let grant = match authorize(role, camera_token.as_ref(), registry.config.server.admin_token.as_ref(), &presented) {
+        Ok(g) => g,
+        Err(denied) => return refuse(registry, lockouts, req, peer, denied),
+    };
+    let camera = match (camera, route) {
+        (Some(c), _) => Some(c),
+        (None, Route::Camera(name, _)) => match registry.camera_by_path(name) {
+            Some(c) => Some(c),
+            None => return response::not_found(&format!("no camera at /{name}")),
+        },
+        (None, _) => None,
+    };
+    match (route, camera) {
+        (Route::Root, _) => response::redirect("dashboard"),
+        (Route::Dashboard, _) => response::html(pages().dashboard.clone()),
+        (Route::ApiStatus, _) => response::success(api::status(registry)),
+        (Route::ApiCameras, _) => response::success(api::cameras(registry)),
+        (Route::Asset(file), _) => asset(registry, file).await,
+        (Route::Camera(_, page), Some(camera)) => camera_route(registry, camera, page, grant, req).await,
+        (Route::Camera(name, _), None) => response::not_found(&format!("no camera at /{name}")),
     }
 }
 
-async fn camera_route(app: &Arc<App>, name: &str, page: CameraRoute<'_>, req: &mut Request<Incoming>) -> Resp {
-    let Some(camera) = app.camera(name) else {
-        return response::not_found(&format!("no camera at /{name}"));
+/// Answers a refused request: logged with the client's address and the path (never a
+/// token: the query is left out), counted towards the address's lockout.
+fn refuse(registry: &Registry, lockouts: &Lockouts, req: &Request<Incoming>, peer: Option<std::net::SocketAddr>, denied: Denied) -> Resp {
+    let (status, message) = match denied {
+        Denied::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
+        Denied::Forbidden(m) => (StatusCode::FORBIDDEN, m),
     };
-    let wants_socket = upgrade::is_upgrade(req);
-    let needs_token = wants_socket || matches!(page, CameraRoute::Snapshot | CameraRoute::Live | CameraRoute::Hls(_));
-    if needs_token && !authorized(camera.config.token.as_ref(), req.headers(), req.uri().query()) {
-        return response::error(
-            StatusCode::UNAUTHORIZED,
-            "this camera requires a token (?token= or Authorization: Bearer)",
-        );
+    if denied.is_attempt() {
+        registry.status.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".into());
+        let locked = peer.is_some_and(|p| lockouts.failed(p.ip(), Instant::now()));
+        warn!(client = %client, method = %req.method(), path = %redact_url(req.uri().path()), status = status.as_u16(),
+              "refused: {message}{}", if locked { "; this address is locked out for a while" } else { "" });
     }
+    let mut r = response::error(status, message);
+    if status == StatusCode::UNAUTHORIZED {
+        r.headers_mut().insert(hyper::header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    r
+}
+
+/// The 503 that says a camera has as many viewers as it may.
+fn camera_full(camera: &Camera) -> Resp {
+    response::error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        &format!(
+            "camera {} has {} viewers, the most allowed (server.max_viewers_per_camera)",
+            camera.id(),
+            camera.max_viewers
+        ),
+    )
+}
+
+async fn camera_route(
+    registry: &Arc<Registry>,
+    camera: Arc<Camera>,
+    page: CameraRoute<'_>,
+    grant: Grant,
+    req: &mut Request<Incoming>,
+) -> Resp {
+    let wants_socket = upgrade::is_upgrade(req);
     match (page, wants_socket) {
         (CameraRoute::Index | CameraRoute::Stream | CameraRoute::Live, true) => {
-            upgrade::accept(req, move |socket| serve_live(camera, socket))
+            match ClientGuard::try_new(&camera.stats, camera.max_viewers) {
+                Some(slot) => upgrade::accept(req, move |socket| serve_live(camera, slot, socket)),
+                None => camera_full(&camera),
+            }
         }
+        (CameraRoute::ControlPage, true) => match ClientGuard::try_new(&camera.stats, camera.max_viewers) {
+            Some(slot) => upgrade::accept(req, move |socket| serve_control(camera, slot, socket)),
+            None => camera_full(&camera),
+        },
         (CameraRoute::Live, false) => {
             response::error(StatusCode::UPGRADE_REQUIRED, "connect to this URL with a WebSocket")
         }
         (CameraRoute::Index | CameraRoute::Test, false) => response::html(pages().test.clone()),
         (CameraRoute::Stream, false) => response::html(pages().stream.clone()),
+        (CameraRoute::ControlPage, false) => response::html(pages().control.clone()),
         (CameraRoute::Snapshot, _) => match camera.bus.latest() {
             Some(frame) => response::jpeg(frame.jpeg),
             None => response::error(
@@ -80,22 +169,21 @@ async fn camera_route(app: &Arc<App>, name: &str, page: CameraRoute<'_>, req: &m
                 &format!("camera {} has no picture yet ({})", camera.id(), camera.stats.state().as_str()),
             ),
         },
-        (CameraRoute::Control(_), true) => upgrade::accept(req, move |socket| serve_control(camera, socket)),
-        (CameraRoute::Control(_), false) => response::html(pages().control.clone()),
-        (CameraRoute::Hls(file), false) => video::live_hls(&camera, file).await,
+        (CameraRoute::Hls(file), false) => super::video::live_hls(&camera, file).await,
         (CameraRoute::Hls(_), true) => response::error(StatusCode::BAD_REQUEST, "HLS is plain HTTP, not a WebSocket"),
         (CameraRoute::Test, true) => {
             response::error(StatusCode::BAD_REQUEST, "connect the WebSocket to /<camera>/live, not to the test page")
         }
+        (CameraRoute::Api(api), _) => control::handle(registry, &camera, api, grant, req).await,
     }
 }
 
 /// Serves hls.js from disk (it is too big to embed in a binary that must fit a panel's flash).
-async fn asset(app: &App, file: &str) -> Resp {
+async fn asset(registry: &Registry, file: &str) -> Resp {
     if file != "hls.min.js" {
         return response::not_found("no such asset");
     }
-    let candidates = match &app.config.server.hls_js_path {
+    let candidates = match &registry.config.server.hls_js_path {
         Some(p) => vec![p.clone()],
         None => vec!["web/vendor/hls.min.js".into(), "/usr/share/panelcam/hls.min.js".into()],
     };

@@ -18,12 +18,15 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use super::upgrade::Socket;
+use super::command::{self, Command};
+use super::{Socket, close_code};
 use crate::camera::Camera;
 use crate::camera::stats::ClientGuard;
 use crate::record::FrameStore;
-use crate::util::{iso_ms, parse_time};
+use crate::store::StoreError;
+use crate::util::iso_ms;
 
 /// Recorded gaps longer than this are skipped during replay.
 pub const GAP_MS: i64 = 2_000;
@@ -84,11 +87,25 @@ fn err(code: u16, text: impl Into<String>) -> Reply {
     Reply(code, text.into(), None)
 }
 
-pub async fn serve_control(camera: Arc<Camera>, mut socket: Socket) {
-    let stats = camera.stats.clone();
-    let _guard = ClientGuard::new(&stats);
+/// A storage error as a reply; the codes are the HTTP API's, as the spec's control channel
+/// uses them.
+fn store_err(e: StoreError) -> Reply {
+    let code = match &e {
+        StoreError::NotFound(_) => 404,
+        StoreError::Conflict(..) => 409,
+        StoreError::Invalid(_) => 400,
+        StoreError::Busy(_) => 429,
+        StoreError::Unavailable(_) => 503,
+        StoreError::Database(_) => 500,
+    };
+    err(code, e.message())
+}
+
+pub async fn serve_control(camera: Arc<Camera>, _viewer: ClientGuard, mut socket: Socket) {
     let mut live = camera.bus.watch();
+    let mut stopped = camera.stopped();
     let mut ctl = Control { camera, mode: Mode::Idle, speed: 1.0 };
+    let mut close = None;
     loop {
         let due = match &ctl.mode {
             Mode::Replay(r) => r.due(),
@@ -119,12 +136,17 @@ pub async fn serve_control(camera: Arc<Camera>, mut socket: Socket) {
                 }
             },
             _ = sleep_until_opt(due), if due.is_some() => ctl.play_due(&mut socket).await,
+            _ = super::until_stopped(&mut stopped) => {
+                close = Some(ctl.camera.stop_reason());
+                break;
+            }
         };
         if sent.is_err() {
             break;
         }
     }
-    let _ = socket.close(None).await;
+    let frame = close.map(|reason| CloseFrame { code: close_code(&reason).into(), reason: reason.into() });
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(frame)).await;
 }
 
 async fn sleep_until_opt(due: Option<Instant>) {
@@ -179,61 +201,38 @@ impl Control {
         raw: &[u8],
         live: &mut tokio::sync::watch::Receiver<Option<crate::bus::Frame>>,
     ) -> (Reply, Option<(i64, Bytes)>) {
-        let cmd: Value = match serde_json::from_slice(raw) {
-            Ok(v @ Value::Object(_)) => v,
-            _ => return (err(400, "commands are JSON objects like {\"cmd\":\"live\"}"), None),
+        let cmd = match command::parse(raw) {
+            Ok(c) => c,
+            Err(e) => return (err(400, e), None),
         };
-        let name = cmd.get("cmd").and_then(Value::as_str).unwrap_or("");
-        let result = match name {
-            "start" => self.start(&cmd).await.map(|r| (r, None)),
-            "stop" => {
+        let result = match cmd {
+            Command::Start { from, to } => self.start(from.0, to.map(|t| t.0)).await.map(|r| (r, None)),
+            Command::Stop => {
                 self.mode = Mode::Idle;
                 Ok((ok("Stopped", json!({})), None))
             }
-            "speed" => self.set_speed(&cmd),
-            "live" => {
+            Command::Speed { speed } => self.set_speed(speed),
+            Command::Live => {
                 self.mode = Mode::Live;
                 // Show the newest frame at once, then every new one.
                 live.mark_changed();
                 Ok((ok("Live", json!({})), None))
             }
-            "goto" => self.goto(&cmd).await,
-            "pause" | "resume" => self.pause(name == "pause"),
-            "step" => self.step(&cmd).await,
-            "" => Err(err(400, "missing \"cmd\"; expected start, stop, speed, live, goto, pause, resume or step")),
-            other => Err(err(
-                400,
-                format!("unknown command \"{other}\"; expected start, stop, speed, live, goto, pause, resume or step"),
-            )),
+            Command::Goto { timestamp } => self.goto(timestamp.0).await,
+            Command::Pause => self.pause(true),
+            Command::Resume => self.pause(false),
+            Command::Step { direction } => self.step(direction.unwrap_or(1) >= 0).await,
         };
         result.unwrap_or_else(|e| (e, None))
     }
 
-    fn time_field(cmd: &Value, key: &str, required: bool) -> Result<Option<i64>, Reply> {
-        match cmd.get(key) {
-            None | Some(Value::Null) if !required => Ok(None),
-            None | Some(Value::Null) => {
-                Err(err(400, format!("\"{key}\" is required (an ISO time like 2025-08-15T10:00:00.000Z)")))
-            }
-            Some(Value::String(s)) => {
-                parse_time(s).map(Some).ok_or_else(|| err(400, format!("\"{key}\" is not a valid time: \"{s}\"")))
-            }
-            Some(Value::Number(n)) => {
-                n.as_i64().map(Some).ok_or_else(|| err(400, format!("\"{key}\" is not a valid time")))
-            }
-            Some(_) => Err(err(400, format!("\"{key}\" must be an ISO time string"))),
-        }
-    }
-
-    async fn start(&mut self, cmd: &Value) -> Result<Reply, Reply> {
-        let from = Self::time_field(cmd, "from", true)?.unwrap_or_default();
-        let to = Self::time_field(cmd, "to", false)?;
+    async fn start(&mut self, from: i64, to: Option<i64>) -> Result<Reply, Reply> {
         if to.is_some_and(|t| t < from) {
             return Err(err(400, "\"to\" is before \"from\""));
         }
         let to = to.unwrap_or(i64::MAX);
         let store = self.store()?;
-        let first = store.frame_after(from - 1, to).await.map_err(|e| err(e.status(), e.message()))?;
+        let first = store.frame_after(from - 1, to).await.map_err(store_err)?;
         let Some(first) = first else {
             let until = if to == i64::MAX { "the end".to_string() } else { iso_ms(to) };
             return Err(err(404, format!("no recorded frames between {} and {until}", iso_ms(from))));
@@ -252,8 +251,7 @@ impl Control {
         Ok(ok("Replay started", data))
     }
 
-    fn set_speed(&mut self, cmd: &Value) -> Result<(Reply, Option<(i64, Bytes)>), Reply> {
-        let speed = cmd.get("speed").and_then(Value::as_f64).ok_or_else(|| err(400, "\"speed\" must be a number"))?;
+    fn set_speed(&mut self, speed: f64) -> Result<(Reply, Option<(i64, Bytes)>), Reply> {
         if !(MIN_SPEED..=MAX_SPEED).contains(&speed) {
             return Err(err(400, format!("speed {speed} is outside {MIN_SPEED} to {MAX_SPEED}")));
         }
@@ -275,10 +273,9 @@ impl Control {
         Ok((ok(text, json!({"position": r.current.map(iso_ms)})), None))
     }
 
-    async fn goto(&mut self, cmd: &Value) -> Result<(Reply, Option<(i64, Bytes)>), Reply> {
-        let ts = Self::time_field(cmd, "timestamp", true)?.unwrap_or_default();
+    async fn goto(&mut self, ts: i64) -> Result<(Reply, Option<(i64, Bytes)>), Reply> {
         let store = self.store()?;
-        let found = store.frame_near(ts, i64::MAX / 4).await.map_err(|e| err(e.status(), e.message()))?;
+        let found = store.frame_near(ts, i64::MAX / 4).await.map_err(store_err)?;
         let Some((at, jpeg)) = found else {
             return Err(err(404, "no recorded frames"));
         };
@@ -287,7 +284,7 @@ impl Control {
             // Outside a replay, goto shows the frame and waits (paused) for play or step.
             _ => (at, i64::MAX, self.speed, true),
         };
-        let next = store.frame_after(at, to).await.map_err(|e| err(e.status(), e.message()))?;
+        let next = store.frame_after(at, to).await.map_err(store_err)?;
         self.mode = Mode::Replay(Replay {
             from,
             to,
@@ -301,8 +298,7 @@ impl Control {
         Ok((ok("Moved", json!({"timestamp": iso_ms(at), "requested": iso_ms(ts)})), Some((at, jpeg))))
     }
 
-    async fn step(&mut self, cmd: &Value) -> Result<(Reply, Option<(i64, Bytes)>), Reply> {
-        let forward = cmd.get("direction").and_then(Value::as_i64).unwrap_or(1) >= 0;
+    async fn step(&mut self, forward: bool) -> Result<(Reply, Option<(i64, Bytes)>), Reply> {
         let store = self.store()?;
         let Mode::Replay(r) = &mut self.mode else {
             return Err(err(409, "no replay position; send start or goto first"));
@@ -310,13 +306,13 @@ impl Control {
         let here = r.current.unwrap_or(r.from);
         let found =
             if forward { store.frame_after(here, r.to).await } else { store.frame_before(here, i64::MIN).await };
-        let found = found.map_err(|e| err(e.status(), e.message()))?;
+        let found = found.map_err(store_err)?;
         let Some((at, jpeg)) = found else {
             return Err(err(404, if forward { "no later frame" } else { "no earlier frame" }));
         };
         r.paused = true;
         r.current = Some(at);
-        r.next = store.frame_after(at, r.to).await.map_err(|e| err(e.status(), e.message()))?;
+        r.next = store.frame_after(at, r.to).await.map_err(store_err)?;
         r.finished = r.next.is_none();
         r.reanchor();
         Ok((ok("Stepped", json!({"timestamp": iso_ms(at)})), Some((at, jpeg))))

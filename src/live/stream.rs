@@ -4,13 +4,18 @@
 //! A client that reads slowly is never queued for: while a send is pending, newer frames
 //! replace each other in the bus's watch slot and the client gets the newest one next. So a
 //! client that never reads costs one frame in its socket buffer, and nobody else waits.
+//! When the camera stops (removed, or replaced by a changed camera file) the socket is
+//! closed with the reason, so the page reconnects instead of waiting for frames that never
+//! come.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
-use super::upgrade::Socket;
+use super::{Socket, close_code};
 use crate::camera::Camera;
 use crate::camera::stats::ClientGuard;
 
@@ -18,27 +23,32 @@ use crate::camera::stats::ClientGuard;
 /// window has been full for that whole time, it is gone or hopelessly slow.
 const STUCK_CLIENT: Duration = Duration::from_secs(30);
 
-pub async fn serve_live(camera: std::sync::Arc<Camera>, mut socket: Socket) {
-    let _guard = ClientGuard::new(&camera.stats);
-    let id = camera.id().to_string();
+pub async fn serve_live(camera: Arc<Camera>, _viewer: ClientGuard, mut socket: Socket) {
+    let id = camera.id();
     tracing::debug!(camera = %id, clients = camera.stats.clients.load(std::sync::atomic::Ordering::Relaxed), "live viewer connected");
     let mut frames = camera.bus.watch();
+    let mut stopped = camera.stopped();
     let first = frames.borrow_and_update().clone();
     if let Some(frame) = first
         && send(&mut socket, frame.jpeg).await.is_err()
     {
         return;
     }
+    let mut close = None;
     loop {
         tokio::select! {
             changed = frames.changed() => {
                 if changed.is_err() {
-                    break; // camera removed
+                    break;
                 }
                 let Some(frame) = frames.borrow_and_update().clone() else { continue };
                 if send(&mut socket, frame.jpeg).await.is_err() {
                     break;
                 }
+            }
+            _ = super::until_stopped(&mut stopped) => {
+                close = Some(camera.stop_reason());
+                break;
             }
             incoming = socket.next() => match incoming {
                 // Pings are answered by tungstenite on the next send/flush; text is ignored.
@@ -47,7 +57,8 @@ pub async fn serve_live(camera: std::sync::Arc<Camera>, mut socket: Socket) {
             },
         }
     }
-    let _ = socket.close(None).await;
+    let frame = close.map(|reason| CloseFrame { code: close_code(&reason).into(), reason: reason.into() });
+    let _ = tokio::time::timeout(Duration::from_secs(2), socket.close(frame)).await;
     tracing::debug!(camera = %id, "live viewer disconnected");
 }
 

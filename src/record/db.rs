@@ -1,14 +1,22 @@
-//! Opening a camera's frame database with the tuning chosen by measurement
-//! (`cargo bench --bench framestore`, see docs/frame-storage.md), and schema versioning.
+//! A camera's frame database: the tuning chosen by measurement (`cargo bench --bench
+//! framestore`, see docs/frame-storage.md) and the schema with its migrations, opened through
+//! the shared helper in `store::sqlite`.
 
 use std::path::Path;
-use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::Connection;
 
-/// The schema version this build writes; `PRAGMA user_version` in the file.
-pub const SCHEMA_VERSION: i64 = 1;
-const SCHEMA: &str = include_str!("schema.sql");
+pub use crate::store::sqlite::DbError;
+use crate::store::sqlite::{self, Pragmas, Schema};
+
+const SCHEMA: Schema = Schema {
+    create: include_str!("schema.sql"),
+    version: 2,
+    // 1 → 2: frames are deleted by the session that recorded them, not by a time range (a
+    // clock step backwards must not delete or shield the wrong frames).
+    migrations: &[(1, "CREATE INDEX IF NOT EXISTS frames_by_session ON frames (session_id, ts_ms);")],
+    unversioned_table: None,
+};
 
 /// SQLite settings that matter for JPEG blobs on flash. `benches/framestore.rs` compares the
 /// defaults with other values and with a naive configuration; docs/frame-storage.md has the
@@ -36,70 +44,28 @@ impl Default for Tuning {
     }
 }
 
-#[derive(Debug)]
-pub struct DbError(pub String);
-
-impl std::fmt::Display for DbError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl From<rusqlite::Error> for DbError {
-    fn from(e: rusqlite::Error) -> Self {
-        DbError(e.to_string())
-    }
-}
-
-/// The one read-write connection of a database (owned by the writer thread).
-pub fn open_writer(path: &Path, t: &Tuning) -> Result<Connection, DbError> {
-    let ctx = |e: rusqlite::Error| DbError(format!("{}: {e}", path.display()));
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(ctx)?;
-    conn.busy_timeout(Duration::from_secs(10)).map_err(ctx)?;
-    // Both only apply to a new, empty file; harmless afterwards.
-    conn.pragma_update(None, "page_size", t.page_size).map_err(ctx)?;
-    // Deleted frames must give their space back to the panel's small flash, in steps
-    // (`incremental_vacuum`), never in one long VACUUM.
-    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(ctx)?;
-    let mode = if t.wal { "WAL" } else { "DELETE" };
-    conn.pragma_update_and_check(None, "journal_mode", mode, |r| r.get::<_, String>(0)).map_err(ctx)?;
-    conn.pragma_update(None, "synchronous", t.synchronous).map_err(ctx)?;
-    conn.pragma_update(None, "cache_size", -t.cache_kib).map_err(ctx)?;
-    // Checkpoints run on the checkpointer thread, not inside the writer's commits.
-    conn.pragma_update(None, "wal_autocheckpoint", if t.wal { 0 } else { 1000 }).map_err(ctx)?;
-    conn.pragma_update(None, "journal_size_limit", t.journal_size_limit).map_err(ctx)?;
-    conn.pragma_update(None, "temp_store", "MEMORY").map_err(ctx)?;
-    migrate(&conn).map_err(|e| DbError(format!("{}: {e}", path.display())))?;
-    Ok(conn)
-}
-
-/// A read-only connection for API queries and replay; WAL lets it read while the writer
-/// appends.
-pub fn open_reader(path: &Path) -> Result<Connection, DbError> {
-    let ctx = |e: rusqlite::Error| DbError(format!("{}: {e}", path.display()));
-    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let conn = Connection::open_with_flags(path, flags).map_err(ctx)?;
-    conn.busy_timeout(Duration::from_secs(5)).map_err(ctx)?;
-    conn.pragma_update(None, "cache_size", -256).map_err(ctx)?;
-    Ok(conn)
-}
-
-/// Creates the schema in a new file, accepts the current version, refuses a newer one
-/// (a downgraded panel must not rewrite a database it does not understand).
-fn migrate(conn: &Connection) -> Result<(), DbError> {
-    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    match version {
-        0 => {
-            conn.execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))?;
-            Ok(())
+impl Tuning {
+    fn pragmas(&self) -> Pragmas {
+        Pragmas {
+            page_size: self.page_size,
+            wal: self.wal,
+            synchronous: self.synchronous,
+            cache_kib: self.cache_kib,
+            // Checkpoints run on the checkpointer thread, not inside the writer's commits.
+            manual_checkpoints: true,
+            journal_size_limit: self.journal_size_limit,
         }
-        SCHEMA_VERSION => Ok(()),
-        v if v > SCHEMA_VERSION => Err(DbError(format!(
-            "schema version {v} was written by a newer panelcam (this one knows {SCHEMA_VERSION}); not touching it"
-        ))),
-        v => Err(DbError(format!("unknown schema version {v}"))),
     }
+}
+
+/// A read-write connection (the writer thread's, and the checkpointer's).
+pub fn open_writer(path: &Path, t: &Tuning) -> Result<Connection, DbError> {
+    sqlite::open(path, &t.pragmas(), &SCHEMA)
+}
+
+/// A read-only connection for API queries and replay.
+pub fn open_reader(path: &Path) -> Result<Connection, DbError> {
+    sqlite::open_reader(path, 256)
 }
 
 #[cfg(test)]
@@ -118,15 +84,10 @@ mod tests {
         let path = temp_db("create");
         let conn = open_writer(&path, &Tuning::default()).unwrap();
         let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(v, SCHEMA_VERSION);
+        assert_eq!(v, 2);
         let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
         assert_eq!(page, 16384);
-        let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
-        assert_eq!(mode, "wal");
-        let vacuum: i64 = conn.pragma_query_value(None, "auto_vacuum", |r| r.get(0)).unwrap();
-        assert_eq!(vacuum, 2, "incremental");
         drop(conn);
-        // Reopening an existing file keeps it.
         open_writer(&path, &Tuning::default()).unwrap();
         let r = open_reader(&path).unwrap();
         let n: i64 = r.query_row("SELECT count(*) FROM sessions", [], |row| row.get(0)).unwrap();
@@ -134,12 +95,17 @@ mod tests {
     }
 
     #[test]
-    fn refuses_a_newer_schema() {
-        let path = temp_db("newer");
-        let conn = open_writer(&path, &Tuning::default()).unwrap();
-        conn.pragma_update(None, "user_version", 99).unwrap();
-        drop(conn);
-        let err = open_writer(&path, &Tuning::default()).unwrap_err();
-        assert!(err.0.contains("newer panelcam"), "{err}");
+    fn version_1_files_get_the_session_index() {
+        let path = temp_db("v1");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(include_str!("schema.sql")).unwrap();
+            c.execute_batch("DROP INDEX frames_by_session; PRAGMA user_version = 1;").unwrap();
+        }
+        let c = open_writer(&path, &Tuning::default()).unwrap();
+        let plan: String = c
+            .query_row("EXPLAIN QUERY PLAN SELECT ts_ms FROM frames WHERE session_id = 3 LIMIT 10", [], |r| r.get(3))
+            .unwrap();
+        assert!(plan.contains("frames_by_session"), "{plan}");
     }
 }

@@ -8,7 +8,6 @@ pub mod model;
 pub mod queue;
 pub mod reader;
 pub mod recorder;
-pub mod retention;
 pub mod shared;
 pub mod writer;
 
@@ -24,8 +23,9 @@ use tokio::sync::oneshot;
 use tracing::{info, warn};
 
 use crate::bus::Frame;
+use crate::store::StoreError;
 use db::{DbError, Tuning};
-use model::{FrameEntry, RetentionReport, SESSION_COLUMNS, Session, StoreError, StoreSize, session_from_row};
+use model::{FrameEntry, RetentionReport, SESSION_COLUMNS, Session, StoreSize, session_from_row};
 use queue::{FrameRecord, WriterQueue};
 use reader::ReaderPool;
 use shared::Shared;
@@ -69,6 +69,12 @@ impl FrameStore {
         let active = recover(&conn, camera).map_err(|e| DbError(format!("{}: {e}", path.display())))?;
         let shared = Arc::new(Shared::default());
         shared.set_active(active);
+        let protected: Vec<i64> = conn
+            .prepare("SELECT id FROM sessions WHERE keep = 1 OR end_ms IS NULL")
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .map_err(|e| DbError(format!("{}: {e}", path.display())))?;
+        shared.load_protected(protected);
+        shared.disk_bytes.store(disk_bytes(path), Relaxed);
         let queue = Arc::new(WriterQueue::new(QUEUE_FRAMES));
         let writer = Writer::new(conn, camera.to_string(), queue.clone(), shared.clone());
         let name = format!("rec-{}", truncate(camera, 11));
@@ -80,10 +86,10 @@ impl FrameStore {
             let checkpoint_conn = db::open_writer(path, tuning)?;
             let stop = stop_checkpointer.clone();
             let name = format!("ckpt-{}", truncate(camera, 10));
-            let cam = camera.to_string();
+            let (cam, shared, db_path) = (camera.to_string(), shared.clone(), path.to_path_buf());
             let t = std::thread::Builder::new()
                 .name(name)
-                .spawn(move || checkpointer(checkpoint_conn, stop, cam))
+                .spawn(move || checkpointer(checkpoint_conn, stop, cam, shared, db_path))
                 .map_err(spawn_err)?;
             threads.push(t);
         }
@@ -206,16 +212,21 @@ impl FrameStore {
         self.readers.run(reader::protected_session_ids).await
     }
 
+    /// The capture time of the oldest frame outside protected sessions (the disk guard's
+    /// next candidate), if any.
+    pub async fn oldest_unprotected_frame(&self) -> Result<Option<i64>, StoreError> {
+        self.readers.run(reader::oldest_unprotected_frame).await
+    }
+
     pub async fn size(&self) -> Result<StoreSize, StoreError> {
         let path = self.path.clone();
         self.readers.run(move |c| reader::size(c, &path)).await
     }
 
-    /// Database plus WAL file size, without touching SQLite (for status pages).
+    /// Database plus WAL size as of the last checkpoint (about a second old): status pages
+    /// read it without a system call.
     pub fn disk_bytes(&self) -> u64 {
-        let mut wal = self.path.as_os_str().to_owned();
-        wal.push("-wal");
-        [self.path.as_os_str(), &wal].iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
+        self.shared.disk_bytes.load(Relaxed)
     }
 
     /// Clean stop: the writer commits, remembers an active session for the restart, and
@@ -267,13 +278,22 @@ fn recover(conn: &Connection, camera: &str) -> Result<Option<Session>, rusqlite:
     Ok(active)
 }
 
-/// Copies the WAL into the database once a second without blocking the writer (PASSIVE).
-fn checkpointer(conn: Connection, stop: Arc<AtomicBool>, camera: String) {
+/// Database plus WAL file size.
+fn disk_bytes(path: &Path) -> u64 {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.as_os_str(), &wal].iter().map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0)).sum()
+}
+
+/// Copies the WAL into the database once a second without blocking the writer (PASSIVE),
+/// and measures the files for status pages while it is at it.
+fn checkpointer(conn: Connection, stop: Arc<AtomicBool>, camera: String, shared: Arc<Shared>, path: PathBuf) {
     while !stop.load(Relaxed) {
         std::thread::park_timeout(CHECKPOINT_EVERY);
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             warn!(camera = %camera, "checkpoint failed: {e}");
         }
+        shared.disk_bytes.store(disk_bytes(&path), Relaxed);
     }
 }
 

@@ -1,5 +1,5 @@
-//! What the frame store hands out: sessions, frame entries, sizes, and its errors (each of
-//! which maps onto one HTTP status).
+//! What the frame store hands out: sessions, frame entries, sizes. Its errors are the
+//! storage layer's [`crate::store::StoreError`].
 
 use serde_json::{Value, json};
 
@@ -86,60 +86,6 @@ pub struct RetentionReport {
     /// The longest single delete transaction, i.e. the longest the writer was busy with
     /// retention instead of frames.
     pub longest_batch_ms: u64,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum StoreError {
-    /// 404: no such session / frame / active recording.
-    NotFound(String),
-    /// 409: the request conflicts with the current state (a session is already active).
-    Conflict(String, Option<Session>),
-    /// 400: bad parameters.
-    BadRequest(String),
-    /// 503: the store is shutting down or its writer is gone.
-    Unavailable(String),
-    /// 500: SQLite said no.
-    Database(String),
-}
-
-impl StoreError {
-    pub fn status(&self) -> u16 {
-        match self {
-            StoreError::NotFound(_) => 404,
-            StoreError::Conflict(..) => 409,
-            StoreError::BadRequest(_) => 400,
-            StoreError::Unavailable(_) => 503,
-            StoreError::Database(_) => 500,
-        }
-    }
-
-    pub fn message(&self) -> &str {
-        match self {
-            StoreError::NotFound(m)
-            | StoreError::Conflict(m, _)
-            | StoreError::BadRequest(m)
-            | StoreError::Unavailable(m)
-            | StoreError::Database(m) => m,
-        }
-    }
-}
-
-impl From<rusqlite::Error> for StoreError {
-    fn from(e: rusqlite::Error) -> Self {
-        StoreError::Database(e.to_string())
-    }
-}
-
-impl From<super::db::DbError> for StoreError {
-    fn from(e: super::db::DbError) -> Self {
-        StoreError::Database(e.0)
-    }
-}
-
-impl std::fmt::Display for StoreError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.message())
-    }
 }
 
 pub fn session_from_row(r: &rusqlite::Row) -> rusqlite::Result<Session> {

@@ -7,21 +7,27 @@ use std::sync::Mutex;
 
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::Semaphore;
 
 use super::db::open_reader;
-use super::model::{FrameEntry, SESSION_COLUMNS, Session, StoreError, StoreSize, session_from_row};
+use super::model::{FrameEntry, SESSION_COLUMNS, Session, StoreSize, session_from_row};
+use crate::store::StoreError;
 
-/// Connections kept open for reuse; more are opened on demand and closed after use.
+/// Connections kept open for reuse.
 const POOL_SIZE: usize = 3;
+/// Queries of one camera running at once; more wait their turn (asynchronously), so a burst
+/// of API calls or replays can neither exhaust file descriptors nor the blocking pool.
+const MAX_CONCURRENT: usize = 4;
 
 pub struct ReaderPool {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    running: Semaphore,
 }
 
 impl ReaderPool {
     pub fn new(path: PathBuf) -> ReaderPool {
-        ReaderPool { path, idle: Mutex::new(Vec::new()) }
+        ReaderPool { path, idle: Mutex::new(Vec::new()), running: Semaphore::new(MAX_CONCURRENT) }
     }
 
     pub fn path(&self) -> &Path {
@@ -34,6 +40,8 @@ impl ReaderPool {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
         T: Send + 'static,
     {
+        let _permit =
+            self.running.acquire().await.map_err(|_| StoreError::Unavailable("frame storage closed".into()))?;
         let pool = self.clone();
         tokio::task::spawn_blocking(move || pool.with(f))
             .await
@@ -81,13 +89,13 @@ pub fn session_frames(
     to: i64,
     limit: usize,
 ) -> Result<(Vec<FrameEntry>, bool), StoreError> {
-    let lo = from.max(s.start_ms);
-    let hi = to.min(s.end_ms.unwrap_or(i64::MAX));
+    // By the session's id, not its start and end: a clock step can put a session's frames
+    // outside its own wall-clock span.
     let mut stmt = c.prepare_cached(
-        "SELECT ts_ms, length(jpeg) FROM frames WHERE ts_ms >= ?1 AND ts_ms <= ?2 AND session_id = ?3 ORDER BY ts_ms LIMIT ?4",
+        "SELECT ts_ms, length(jpeg) FROM frames WHERE session_id = ?3 AND ts_ms >= ?1 AND ts_ms <= ?2 ORDER BY ts_ms LIMIT ?4",
     )?;
     let rows = stmt
-        .query_map(params![lo, hi, s.id, limit as i64 + 1], |r| Ok(FrameEntry { ts_ms: r.get(0)?, size: r.get(1)? }))?;
+        .query_map(params![from, to, s.id, limit as i64 + 1], |r| Ok(FrameEntry { ts_ms: r.get(0)?, size: r.get(1)? }))?;
     let mut frames: Vec<FrameEntry> = rows.collect::<Result<_, _>>()?;
     let more = frames.len() > limit;
     frames.truncate(limit);
@@ -156,6 +164,15 @@ pub fn size(c: &Connection, path: &Path) -> Result<StoreSize, StoreError> {
         oldest_frame_ms: oldest,
         newest_frame_ms: newest,
     })
+}
+
+/// The oldest frame outside kept and active sessions.
+pub fn oldest_unprotected_frame(c: &Connection) -> Result<Option<i64>, StoreError> {
+    let mut stmt = c.prepare_cached(
+        "SELECT ts_ms FROM frames WHERE session_id NOT IN (SELECT id FROM sessions WHERE keep = 1 OR end_ms IS NULL)
+         ORDER BY ts_ms LIMIT 1",
+    )?;
+    Ok(stmt.query_row([], |r| r.get(0)).optional()?)
 }
 
 /// Ids of the sessions retention must not touch: kept ones and the active one.

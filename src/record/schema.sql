@@ -1,6 +1,6 @@
--- Frame storage of one camera: <database_path>/<camera>.db
--- Applied by src/record/db.rs when `PRAGMA user_version` is 0; later versions add
--- migrations there and bump user_version. All times are Unix milliseconds (UTC).
+-- Frame storage of one camera: <database_path>/<camera>.db, schema version 2.
+-- Applied by src/record/db.rs to a new file; older files are migrated there step by step.
+-- All times are Unix milliseconds (UTC).
 
 -- Recording sessions: what an operator started and stopped, with why.
 CREATE TABLE sessions (
@@ -24,6 +24,9 @@ CREATE TABLE frames (
     session_id INTEGER NOT NULL,            -- the session that recorded it (sessions.id)
     jpeg       BLOB NOT NULL                -- the frame exactly as streamed live
 ) STRICT;
+
+-- Deleting a session deletes exactly its frames, wherever the clock put them (version 2).
+CREATE INDEX frames_by_session ON frames (session_id, ts_ms);
 
 -- Small key/value facts about the database itself.
 CREATE TABLE meta (

@@ -1,5 +1,6 @@
 //! State shared between a frame store's async side (API, recorder) and its writer thread.
 
+use std::collections::HashSet;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 
@@ -11,11 +12,16 @@ pub struct Shared {
     active: Mutex<Option<Session>>,
     /// Its id (0 = none): read for every frame, so an atomic instead of the mutex.
     pub active_id: AtomicI64,
+    /// Ids of protected sessions (kept or active), for deciders that must not wait for the
+    /// database (the outbox's drop order).
+    protected: Mutex<HashSet<i64>>,
     pub frames_written: AtomicU64,
     pub bytes_written: AtomicU64,
     /// Frames that did not make it into the recording (queue full or storage error).
     pub frames_dropped: AtomicU64,
     pub last_commit_ms: AtomicI64,
+    /// Database plus WAL size, measured by the checkpointer (status pages read this).
+    pub disk_bytes: AtomicU64,
 }
 
 impl Shared {
@@ -36,5 +42,26 @@ impl Shared {
     pub fn set_active(&self, s: Option<Session>) {
         self.active_id.store(s.as_ref().map(|s| s.id).unwrap_or(0), Relaxed);
         *self.active.lock().unwrap_or_else(|e| e.into_inner()) = s;
+    }
+
+    pub fn set_protected(&self, id: i64, protected: bool) {
+        let mut set = self.protected.lock().unwrap_or_else(|e| e.into_inner());
+        if protected {
+            set.insert(id);
+        } else {
+            set.remove(&id);
+        }
+    }
+
+    pub fn forget(&self, id: i64) {
+        self.set_protected(id, false);
+    }
+
+    pub fn is_protected(&self, id: i64) -> bool {
+        self.protected.lock().unwrap_or_else(|e| e.into_inner()).contains(&id)
+    }
+
+    pub fn load_protected(&self, ids: impl IntoIterator<Item = i64>) {
+        self.protected.lock().unwrap_or_else(|e| e.into_inner()).extend(ids);
     }
 }

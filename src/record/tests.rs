@@ -23,8 +23,7 @@ async fn records_only_during_a_session_and_reads_back() {
     let s = store.start_session(Some("door opened".into())).await.unwrap();
     assert!(s.is_active());
     let conflict = store.start_session(None).await.unwrap_err();
-    assert_eq!(conflict.status(), 409);
-    assert!(matches!(&conflict, StoreError::Conflict(_, Some(running)) if running.id == s.id));
+    assert!(matches!(&conflict, StoreError::Conflict(_, Some(running)) if running["session_id"] == s.id));
     for i in 0..20 {
         store.offer(&frame(t0 + i * 100, 1000 + i as usize));
     }
@@ -32,7 +31,7 @@ async fn records_only_during_a_session_and_reads_back() {
     let stopped = store.stop_session().await.unwrap();
     assert_eq!(stopped.frame_count, 20);
     assert_eq!(stopped.reason.as_deref(), Some("door opened"));
-    assert_eq!(store.stop_session().await.unwrap_err().status(), 404);
+    assert!(matches!(store.stop_session().await, Err(StoreError::NotFound(_))));
 
     let (session, frames, more) = store.session_frames(s.id, 0, i64::MAX, 10).await.unwrap();
     assert_eq!(session.id, s.id);
@@ -134,12 +133,43 @@ async fn deleting_a_session_removes_its_frames_and_refuses_the_active_one() {
         store.offer(&frame(t + i * 10, 2000));
     }
     store.flush().await.unwrap();
-    assert_eq!(store.delete_session(s.id).await.unwrap_err().status(), 409);
+    assert!(matches!(store.delete_session(s.id).await, Err(StoreError::Conflict(..))));
     store.stop_session().await.unwrap();
     store.delete_session(s.id).await.unwrap();
-    assert_eq!(store.session(s.id).await.unwrap_err().status(), 404);
+    assert!(matches!(store.session(s.id).await, Err(StoreError::NotFound(_))));
     assert!(store.frame_near(t, 1000).await.unwrap().is_none());
-    assert_eq!(store.delete_session(s.id).await.unwrap_err().status(), 404);
+    assert!(matches!(store.delete_session(s.id).await, Err(StoreError::NotFound(_))));
+    store.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_clock_step_backwards_deletes_exactly_the_session_s_own_frames() {
+    let store = FrameStore::open("cam", &temp_db("clockstep"), &Tuning::default()).unwrap();
+    let t = now_ms() - 60_000;
+    let a = store.start_session(None).await.unwrap();
+    for i in 0..10 {
+        store.offer(&frame(t + i * 100, 100));
+    }
+    store.flush().await.unwrap();
+    store.stop_session().await.unwrap();
+    // The clock stepped back 10 s: session b's frames carry times inside session a's.
+    let b = store.start_session(None).await.unwrap();
+    for i in 0..10 {
+        store.offer(&frame(t - 10_000 + i * 1000 + 50, 200));
+    }
+    store.flush().await.unwrap();
+    store.stop_session().await.unwrap();
+    let deleted = store.delete_session(b.id).await.unwrap();
+    assert_eq!(deleted.frame_count, 10);
+    let (_, left, _) = store.session_frames(a.id, 0, i64::MAX, 100).await.unwrap();
+    assert_eq!(left.len(), 10, "session a keeps every frame");
+    let size = store.size().await.unwrap();
+    assert_eq!(size.frame_count, 10);
+    assert!(store.frame_near(t - 10_000 + 50, 10).await.unwrap().is_none(), "session b's frames are gone");
+    // Retention spares protected sessions by id, wherever their frames are in time.
+    store.set_keep(a.id, true).await.unwrap();
+    let report = store.retention(now_ms()).await.unwrap();
+    assert_eq!(report.frames, 0);
     store.shutdown().await;
 }
 

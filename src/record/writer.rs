@@ -5,6 +5,10 @@
 //! commit the open batch first and then run in their own transaction. Deleting (retention,
 //! session delete) is split into small, self-timed batches interleaved with frame commits,
 //! so ingest never waits long behind a big delete.
+//!
+//! Frames belong to sessions by id, never by time: deleting a session deletes exactly the
+//! frames it recorded, and retention spares the frames of protected sessions by their id,
+//! so a clock that stepped backwards cannot make a delete hit (or miss) a neighbour's frames.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
@@ -15,9 +19,10 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
-use super::model::{RetentionReport, SESSION_COLUMNS, Session, StoreError, session_from_row};
+use super::model::{RetentionReport, SESSION_COLUMNS, Session, session_from_row};
 use super::queue::{FrameRecord, WriterQueue};
 use super::shared::Shared;
+use crate::store::StoreError;
 use crate::util::iso_ms;
 
 /// Upper bound on how long a frame sits in an uncommitted transaction.
@@ -60,9 +65,37 @@ pub enum Control {
     },
 }
 
-/// A delete in progress: frame ranges `[lo, hi)` still to clear, then what to do at the end.
+/// Which frames a delete job removes.
+enum Target {
+    /// Every frame a session recorded.
+    Session(i64),
+    /// Frames captured before `cutoff`, except those of the `protected` sessions.
+    Before { cutoff: i64, protected: Vec<i64> },
+    /// No frames (only the vacuum).
+    Nothing,
+}
+
+impl Target {
+    /// The SQL condition on `frames` and its one parameter (ids are integers, safe to inline).
+    fn filter(&self) -> (String, i64) {
+        match self {
+            Target::Session(id) => ("session_id = ?1".into(), *id),
+            Target::Before { cutoff, protected } if protected.is_empty() => ("ts_ms < ?1".into(), *cutoff),
+            Target::Before { cutoff, protected } => {
+                let list: Vec<String> = protected.iter().map(i64::to_string).collect();
+                (format!("ts_ms < ?1 AND session_id NOT IN ({})", list.join(",")), *cutoff)
+            }
+            Target::Nothing => ("0 = 1".into(), 0),
+        }
+    }
+}
+
+/// A delete in progress: frames still to clear (in timestamp order from `cursor`), then
+/// what to do at the end.
 struct Purge {
-    ranges: VecDeque<(i64, i64)>,
+    target: Target,
+    /// Frames at or below this timestamp are done.
+    cursor: i64,
     report: RetentionReport,
     batch_rows: i64,
     vacuum: bool,
@@ -268,19 +301,24 @@ impl Writer {
                 let result = self.conn.execute("UPDATE sessions SET keep = ?2 WHERE id = ?1", params![id, keep]);
                 let answer = match result {
                     Ok(0) => Err(StoreError::NotFound(format!("no recording session {id}"))),
-                    Ok(_) => self.session(id).map(|s| s.expect("just updated")),
+                    Ok(_) => self.session(id).and_then(|s| {
+                        s.ok_or_else(|| StoreError::NotFound(format!("no recording session {id}")))
+                    }),
                     Err(e) => Err(e.into()),
                 };
+                if let Ok(s) = &answer {
+                    self.shared.set_protected(s.id, s.keep || s.is_active());
+                }
                 let _ = reply.send(answer);
             }
             Control::DeleteSession { id, reply } => match self.session(id) {
                 Ok(Some(s)) if s.is_active() => {
                     let msg = format!("session {id} is recording; stop it before deleting it");
-                    let _ = reply.send(Err(StoreError::Conflict(msg, Some(s))));
+                    let _ = reply.send(Err(StoreError::Conflict(msg, Some(s.to_json()))));
                 }
                 Ok(Some(s)) => {
-                    let ranges = VecDeque::from([(s.start_ms, s.end_ms.unwrap_or(i64::MAX).saturating_add(1))]);
-                    self.purges.push_back(Purge::new(ranges, false, Finish::DeleteSession { session: s, reply }));
+                    let target = Target::Session(s.id);
+                    self.purges.push_back(Purge::new(target, false, Finish::DeleteSession { session: s, reply }));
                 }
                 Ok(None) => {
                     let _ = reply.send(Err(StoreError::NotFound(format!("no recording session {id}"))));
@@ -289,8 +327,11 @@ impl Writer {
                     let _ = reply.send(Err(e));
                 }
             },
-            Control::Retention { cutoff_ms, reply } => match self.unprotected_ranges(cutoff_ms) {
-                Ok(ranges) => self.purges.push_back(Purge::new(ranges, true, Finish::Retention { cutoff_ms, reply })),
+            Control::Retention { cutoff_ms, reply } => match self.protected_ids() {
+                Ok(protected) => {
+                    let target = Target::Before { cutoff: cutoff_ms, protected };
+                    self.purges.push_back(Purge::new(target, true, Finish::Retention { cutoff_ms, reply }));
+                }
                 Err(e) => {
                     let _ = reply.send(Err(e));
                 }
@@ -304,12 +345,13 @@ impl Writer {
     fn start_session(&mut self, reason: Option<String>, now_ms: i64) -> Result<Session, StoreError> {
         if let Some(active) = self.shared.active() {
             let msg = format!("Recording already active (session {})", active.id);
-            return Err(StoreError::Conflict(msg, Some(active)));
+            return Err(StoreError::Conflict(msg, Some(active.to_json())));
         }
         self.conn.execute("INSERT INTO sessions (start_ms, reason) VALUES (?1, ?2)", params![now_ms, reason])?;
         let id = self.conn.last_insert_rowid();
         let session = self.session(id)?.ok_or_else(|| StoreError::Database("session vanished".into()))?;
         info!(camera = %self.camera, session = id, reason = reason.as_deref().unwrap_or(""), "recording started");
+        self.shared.set_protected(id, true);
         self.shared.set_active(Some(session.clone()));
         Ok(session)
     }
@@ -327,30 +369,16 @@ impl Writer {
         )?;
         self.shared.set_active(None);
         let session = self.session(active.id)?.ok_or_else(|| StoreError::Database("session vanished".into()))?;
+        self.shared.set_protected(session.id, session.keep);
         info!(camera = %self.camera, session = session.id, frames = session.frame_count, "recording stopped");
         Ok(session)
     }
 
-    /// Frame ranges below `cutoff_ms` outside every protected session (kept or active).
-    fn unprotected_ranges(&self, cutoff_ms: i64) -> Result<VecDeque<(i64, i64)>, StoreError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT start_ms, coalesce(end_ms, 9223372036854775806) FROM sessions
-             WHERE (keep = 1 OR end_ms IS NULL) AND start_ms < ?1 ORDER BY start_ms",
-        )?;
-        let protected: Vec<(i64, i64)> =
-            stmt.query_map([cutoff_ms], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
-        let mut ranges = VecDeque::new();
-        let mut lo = i64::MIN;
-        for (start, end) in protected {
-            if start > lo {
-                ranges.push_back((lo, start.min(cutoff_ms)));
-            }
-            lo = lo.max(end.saturating_add(1));
-        }
-        if lo < cutoff_ms {
-            ranges.push_back((lo, cutoff_ms));
-        }
-        Ok(ranges)
+    /// Ids of the sessions retention must not touch: kept ones and the active one.
+    fn protected_ids(&self) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM sessions WHERE keep = 1 OR end_ms IS NULL")?;
+        let ids = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
     }
 
     /// One bounded step of the oldest delete job: a batch of frames, or a vacuum step, or
@@ -358,8 +386,8 @@ impl Writer {
     fn purge_step(&mut self) {
         let Some(mut job) = self.purges.pop_front() else { return };
         let started = Instant::now();
-        let step = if let Some(&(lo, hi)) = job.ranges.front() {
-            self.delete_batch(&mut job, lo, hi)
+        let step = if !matches!(job.target, Target::Nothing) {
+            self.delete_batch(&mut job)
         } else if job.vacuum {
             self.vacuum_step(&mut job)
         } else {
@@ -380,30 +408,33 @@ impl Writer {
         self.purges.push_front(job);
     }
 
-    fn delete_batch(&mut self, job: &mut Purge, lo: i64, hi: i64) -> Result<(), StoreError> {
-        let boundary: Option<i64> = self
-            .conn
-            .query_row(
-                "SELECT ts_ms FROM frames WHERE ts_ms >= ?1 AND ts_ms < ?2 ORDER BY ts_ms LIMIT 1 OFFSET ?3",
-                params![lo, hi, job.batch_rows - 1],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let upto = boundary.map(|b| b + 1).unwrap_or(hi);
-        let tx = self.conn.transaction()?;
-        let bytes: i64 = tx.query_row(
-            "SELECT coalesce(sum(length(jpeg)), 0) FROM frames WHERE ts_ms >= ?1 AND ts_ms < ?2",
-            params![lo, upto],
-            |r| r.get(0),
+    /// Deletes the next `batch_rows` frames of the job (in timestamp order); the job's target
+    /// becomes `Nothing` when none are left.
+    fn delete_batch(&mut self, job: &mut Purge) -> Result<(), StoreError> {
+        let (filter, param) = job.target.filter();
+        let (last, bytes, n): (Option<i64>, i64, i64) = self.conn.query_row(
+            &format!(
+                "SELECT max(ts_ms), coalesce(sum(size), 0), count(*) FROM
+                 (SELECT ts_ms, length(jpeg) AS size FROM frames WHERE {filter} AND ts_ms > ?2 ORDER BY ts_ms LIMIT ?3)"
+            ),
+            params![param, job.cursor, job.batch_rows],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
         )?;
-        let frames = tx.execute("DELETE FROM frames WHERE ts_ms >= ?1 AND ts_ms < ?2", params![lo, upto])?;
+        let Some(last) = last else {
+            job.target = Target::Nothing;
+            return Ok(());
+        };
+        let tx = self.conn.transaction()?;
+        let frames = tx.execute(
+            &format!("DELETE FROM frames WHERE {filter} AND ts_ms > ?2 AND ts_ms <= ?3"),
+            params![param, job.cursor, last],
+        )?;
         tx.commit()?;
+        job.cursor = last;
         job.report.frames += frames as u64;
         job.report.bytes += bytes as u64;
-        if boundary.is_some() && upto < hi {
-            job.ranges[0].0 = upto;
-        } else {
-            job.ranges.pop_front();
+        if n < job.batch_rows {
+            job.target = Target::Nothing;
         }
         Ok(())
     }
@@ -444,8 +475,9 @@ impl Writer {
                     self.conn.execute("DELETE FROM sessions WHERE id = ?1", [session.id]).map(|_| session.clone());
                 if result.is_ok() {
                     info!(camera = %self.camera, session = session.id, frames = job.report.frames, "recording session deleted");
+                    self.shared.forget(session.id);
                     // Give the space back right away, in steps.
-                    self.purges.push_back(Purge::new(VecDeque::new(), true, Finish::Nothing));
+                    self.purges.push_back(Purge::new(Target::Nothing, true, Finish::Nothing));
                 }
                 let _ = reply.send(result.map_err(StoreError::from));
             }
@@ -465,16 +497,19 @@ impl Writer {
         }
     }
 
-    /// Deletes unprotected sessions that ended before the cutoff and recounts the ones the
-    /// cutoff cut through. Returns how many sessions were deleted.
+    /// Deletes unprotected sessions that ended before the cutoff and have no frames left,
+    /// and recounts the unprotected ones that lost frames. Returns how many were deleted.
     fn retire_sessions(&mut self, cutoff_ms: i64) -> Result<u64, StoreError> {
         let tx = self.conn.transaction()?;
-        let deleted =
-            tx.execute("DELETE FROM sessions WHERE keep = 0 AND end_ms IS NOT NULL AND end_ms < ?1", [cutoff_ms])?;
+        let deleted = tx.execute(
+            "DELETE FROM sessions WHERE keep = 0 AND end_ms IS NOT NULL AND end_ms < ?1
+             AND NOT EXISTS (SELECT 1 FROM frames WHERE session_id = sessions.id)",
+            [cutoff_ms],
+        )?;
         tx.execute(
             "UPDATE sessions SET
-               frame_count = (SELECT count(*) FROM frames WHERE ts_ms BETWEEN sessions.start_ms AND coalesce(sessions.end_ms, 9223372036854775806)),
-               byte_count = (SELECT coalesce(sum(length(jpeg)), 0) FROM frames WHERE ts_ms BETWEEN sessions.start_ms AND coalesce(sessions.end_ms, 9223372036854775806))
+               frame_count = (SELECT count(*) FROM frames WHERE session_id = sessions.id),
+               byte_count = (SELECT coalesce(sum(length(jpeg)), 0) FROM frames WHERE session_id = sessions.id)
              WHERE keep = 0 AND end_ms IS NOT NULL AND start_ms < ?1",
             [cutoff_ms],
         )?;
@@ -503,7 +538,7 @@ impl Writer {
 }
 
 impl Purge {
-    fn new(ranges: VecDeque<(i64, i64)>, vacuum: bool, finish: Finish) -> Purge {
-        Purge { ranges, report: RetentionReport::default(), batch_rows: 64, vacuum, finish }
+    fn new(target: Target, vacuum: bool, finish: Finish) -> Purge {
+        Purge { target, cursor: i64::MIN, report: RetentionReport::default(), batch_rows: 64, vacuum, finish }
     }
 }

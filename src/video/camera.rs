@@ -8,14 +8,14 @@ use std::thread::JoinHandle;
 use serde_json::{Value, json};
 use tracing::{info, warn};
 
-use super::local::LocalIndex;
 use super::mp4file::Mp4Assembler;
-use super::outbox::Outbox;
-use super::pg::Central;
 use super::pipeline::{Pipeline, Stores, VideoStats, deliver_mp4};
-use crate::camera::argv::{SegmentOutput, SourceKind, copies_video};
 use crate::config::{CameraConfig, DatabaseType, Mp4Storage, RecordingConfig};
 use crate::record::FrameStore;
+use crate::store::local::LocalIndex;
+use crate::store::outbox::Outbox;
+use crate::store::pg::Central;
+use crate::store::video::VideoStore;
 
 /// Shared by all cameras: the PostgreSQL target and its outbox, when configured.
 #[derive(Clone, Default)]
@@ -24,13 +24,28 @@ pub struct VideoEnv {
     pub outbox: Option<Arc<Outbox>>,
 }
 
+/// Replaced by a new id each time FFmpeg starts: every run writes its own init segment, so
+/// segments of an earlier run keep the init segment they were encoded against.
+pub const RUN_PLACEHOLDER: &str = "{run}";
+
+/// The second FFmpeg output: the camera's video as HLS fMP4 segments in the spool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SegmentOutput {
+    /// `<spool>/<camera>`: FFmpeg writes `live.m3u8`, `init_<run>.mp4` and `seg_<n>.m4s` here.
+    pub dir: PathBuf,
+    pub segment_seconds: u64,
+    /// Segments listed in the live playlist.
+    pub list_size: u32,
+    /// Frame rate for sources that must be encoded (MJPEG and test sources).
+    pub encode_fps: f64,
+}
+
 /// The HLS segment output FFmpeg gets for this camera, if any: for live HLS when its H.264
 /// can be copied, or when any video storage is configured; never with a custom FFmpeg
 /// command (the user owns the command line then).
 pub fn segment_output(config: &CameraConfig, rec: &RecordingConfig) -> Option<SegmentOutput> {
-    let kind = SourceKind::of(config);
-    let wanted =
-        config.ffmpeg.command.is_none() && (rec.video_enabled() || (rec.enabled && rec.hls_live && copies_video(kind)));
+    let copies = config.source_kind().copies_video();
+    let wanted = config.ffmpeg.command.is_none() && (rec.video_enabled() || (rec.enabled && rec.hls_live && copies));
     wanted.then(|| SegmentOutput {
         dir: rec.spool_path.join(&config.id),
         segment_seconds: rec.hls_segment_seconds,
@@ -45,8 +60,8 @@ pub struct VideoCamera {
     pub rec: RecordingConfig,
     /// `<database_path>/<camera>`: MP4 files and `segments.db`.
     pub dir: PathBuf,
-    pub local: Option<Arc<LocalIndex>>,
-    pub env: VideoEnv,
+    /// Where this camera's recordings are stored, and how to read and delete them.
+    pub store: Arc<VideoStore>,
     pub stats: Arc<VideoStats>,
     pub output: SegmentOutput,
     stop: Arc<AtomicBool>,
@@ -56,6 +71,7 @@ pub struct VideoCamera {
 impl VideoCamera {
     /// Sets up the spool and stores when this camera produces HLS segments (live HLS for
     /// cameras whose H.264 can be copied, or any video storage); `Ok(None)` otherwise.
+    /// Blocking (files, SQLite): call from the blocking pool.
     pub fn setup(config: &CameraConfig, rec: &RecordingConfig, env: &VideoEnv) -> Result<Option<VideoCamera>, String> {
         let Some(output) = segment_output(config, rec) else { return Ok(None) };
         let spool = output.dir.clone();
@@ -71,17 +87,25 @@ impl VideoCamera {
         } else {
             None
         };
-        let env = if central { env.clone() } else { VideoEnv::default() };
-        if central && env.outbox.is_none() && rec.video_enabled() {
-            return Err("database_type is postgresql but the outbox could not be opened".into());
-        }
+        let central = match (central, &env.central, &env.outbox) {
+            (true, Some(c), Some(o)) => Some((c.clone(), o.clone())),
+            (true, _, _) if rec.video_enabled() => {
+                return Err("database_type is postgresql but the outbox could not be opened".into());
+            }
+            _ => None,
+        };
+        let store = VideoStore {
+            camera: config.id.clone(),
+            local,
+            central,
+            mp4_in_database: rec.mp4_storage_type == Mp4Storage::Database,
+        };
         let cam = VideoCamera {
             camera: config.id.clone(),
             spool,
             rec: rec.clone(),
             dir,
-            local,
-            env,
+            store: Arc::new(store),
             stats: Arc::new(VideoStats::default()),
             output,
             stop: Arc::new(AtomicBool::new(false)),
@@ -92,10 +116,11 @@ impl VideoCamera {
     }
 
     pub fn stores(&self) -> Stores {
-        Stores { local: self.local.clone(), outbox: self.env.outbox.clone() }
+        Stores { local: self.store.local.clone(), outbox: self.store.central.as_ref().map(|(_, o)| o.clone()) }
     }
 
-    /// MP4 files left half written by a crash are cut back to whole segments and stored.
+    /// MP4 files left half written by a crash are cut back to whole segments, and finished
+    /// files whose delivery a crash interrupted are delivered now.
     fn repair(&self) {
         if self.rec.mp4_storage_type == Mp4Storage::Disabled {
             return;

@@ -5,16 +5,24 @@
 //! after each appended segment, the file size and the recorded end time. After a crash the
 //! file is cut back to the last journalled size (whole segments only), renamed and indexed,
 //! so a half-written segment is repaired, never served broken.
+//!
+//! A finished file keeps its journal (renamed to `<name>.mp4.log`) until its store has it
+//! (indexed, or queued for PostgreSQL): a crash between the two leaves a file that the next
+//! start finds by its journal and delivers, instead of a file nobody knows about.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::fmp4;
-use super::segment::{Mp4Meta, SpoolSegment, day_dir, mp4_name};
+use super::segment::{SpoolSegment, day_dir, mp4_name};
+use crate::store::segment::Mp4Meta;
 
 /// A pause longer than this starts a new file, so one file never spans a recording gap.
 const GAP_MS: i64 = 2_000;
+/// Files are closed before they reach this size, whatever `mp4_segment_minutes` says: a
+/// file shipped to PostgreSQL must fit one `bytea` value (1 GiB).
+pub const MAX_FILE_BYTES: u64 = 1000 << 20;
 
 struct OpenFile {
     name: String,
@@ -42,10 +50,16 @@ fn io(what: &str, p: &Path, e: std::io::Error) -> String {
     format!("{what} {}: {e}", p.display())
 }
 
-fn journal_path(part: &Path) -> PathBuf {
-    let mut s = part.as_os_str().to_owned();
+/// `<file>.log`: the journal of a part file, or of a finished file not yet delivered.
+pub fn journal_path(file: &Path) -> PathBuf {
+    let mut s = file.as_os_str().to_owned();
     s.push(".log");
     PathBuf::from(s)
+}
+
+/// Call once a finished file is in its store: its journal is no longer needed.
+pub fn delivered(file: &Path) {
+    let _ = std::fs::remove_file(journal_path(file));
 }
 
 impl Mp4Assembler {
@@ -62,6 +76,7 @@ impl Mp4Assembler {
                 || seg.init_path != o.init_path
                 || seg.start_ms - o.end_ms > GAP_MS
                 || session_id != o.session_id
+                || o.size + seg.size > MAX_FILE_BYTES
         });
         let finished = if closes { self.finish()? } else { None };
         if self.open.is_none() {
@@ -128,8 +143,13 @@ impl Mp4Assembler {
             let _ = std::fs::remove_file(journal_path(&o.part));
             return Ok(None);
         }
+        drop(o.journal);
+        // The journal goes first: a crash between the renames leaves a part file with its
+        // journal under the final name, which `repair` still finds.
+        std::fs::rename(journal_path(&o.part), journal_path(&o.final_path))
+            .map_err(|e| io("cannot rename the journal of", &o.part, e))?;
         std::fs::rename(&o.part, &o.final_path).map_err(|e| io("cannot rename", &o.part, e))?;
-        let _ = std::fs::remove_file(journal_path(&o.part));
+        sync_dir(&o.final_path);
         Ok(Some(Mp4Meta {
             name: o.name,
             start_ms: o.start_ms,
@@ -140,23 +160,85 @@ impl Mp4Assembler {
         }))
     }
 
-    /// Repairs every `.mp4.part` left under `dir` by a crash; returns the files made whole.
+    /// Repairs every `.mp4.part` left under `dir` by a crash, and finds every finished file
+    /// that was never delivered; returns them (each still has its journal until
+    /// [`delivered`] is called).
     pub fn repair(dir: &Path) -> Vec<Result<Mp4Meta, String>> {
-        let mut parts = Vec::new();
-        collect_parts(dir, 0, &mut parts);
-        parts.into_iter().filter_map(|p| repair_one(&p).transpose()).collect()
+        let mut found = Vec::new();
+        collect(dir, 0, &mut found);
+        let mut out = Vec::new();
+        for p in found {
+            let name = p.to_string_lossy();
+            if name.ends_with(".mp4.part") {
+                out.extend(repair_one(&p).transpose());
+            } else if name.ends_with(".mp4.log") {
+                let file = PathBuf::from(name.trim_end_matches(".log"));
+                // A journal under the final name with the data still in the part file: the
+                // crash came between the two renames of `finish`.
+                let part = PathBuf::from(format!("{}.part", file.display()));
+                if !file.exists() && part.exists() {
+                    let _ = std::fs::rename(&p, journal_path(&part));
+                    out.extend(repair_one(&part).transpose());
+                } else if file.exists() {
+                    out.extend(undelivered(&file).transpose());
+                } else {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+        out
     }
 }
 
-fn collect_parts(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+fn sync_dir(file: &Path) {
+    if let Some(dir) = file.parent() {
+        let _ = std::fs::File::open(dir).and_then(|d| d.sync_all());
+    }
+}
+
+fn collect(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() && depth < 3 {
-            collect_parts(&p, depth + 1, out);
-        } else if p.to_string_lossy().ends_with(".mp4.part") {
+            collect(&p, depth + 1, out);
+        } else if p.to_string_lossy().ends_with(".mp4.part") || p.to_string_lossy().ends_with(".mp4.log") {
             out.push(p);
         }
+    }
+}
+
+/// The journal's header (start, session) and its last whole segment (size, end) that fits
+/// a file of `len` bytes.
+fn read_journal(journal: &Path, len: u64) -> (Option<i64>, Option<i64>, Option<(u64, i64)>) {
+    let text = std::fs::read_to_string(journal).unwrap_or_default();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
+    let start_ms = header.first().and_then(|s| s.parse::<i64>().ok());
+    let session_id = header.get(1).and_then(|s| s.parse::<i64>().ok());
+    let last_whole = lines
+        .filter_map(|l| l.split_once(' ').and_then(|(s, e)| Some((s.parse::<u64>().ok()?, e.parse::<i64>().ok()?))))
+        .rfind(|(size, _)| *size <= len);
+    (start_ms, session_id, last_whole)
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+}
+
+/// A finished file whose journal says it was never delivered.
+fn undelivered(file: &Path) -> Result<Option<Mp4Meta>, String> {
+    let len = std::fs::metadata(file).map(|m| m.len()).map_err(|e| io("cannot read", file, e))?;
+    match read_journal(&journal_path(file), len) {
+        (Some(start_ms), session_id, Some((size, end_ms))) if size == len => Ok(Some(Mp4Meta {
+            name: file_name(file),
+            start_ms,
+            duration_ms: end_ms - start_ms,
+            size: size as i64,
+            session_id,
+            path: Some(file.to_path_buf()),
+        })),
+        _ => Err(format!("{}: its journal does not describe it; left as it is", file.display())),
     }
 }
 
@@ -164,15 +246,8 @@ fn collect_parts(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
 /// nothing worth keeping was in it (then it is deleted).
 fn repair_one(part: &Path) -> Result<Option<Mp4Meta>, String> {
     let jp = journal_path(part);
-    let journal = std::fs::read_to_string(&jp).unwrap_or_default();
-    let mut lines = journal.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(' ').collect();
-    let start_ms = header.first().and_then(|s| s.parse::<i64>().ok());
-    let session_id = header.get(1).and_then(|s| s.parse::<i64>().ok());
     let len = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
-    let last_whole = lines
-        .filter_map(|l| l.split_once(' ').and_then(|(s, e)| Some((s.parse::<u64>().ok()?, e.parse::<i64>().ok()?))))
-        .rfind(|(size, _)| *size <= len);
+    let (start_ms, session_id, last_whole) = read_journal(&jp, len);
     let remove = || {
         let _ = std::fs::remove_file(part);
         let _ = std::fs::remove_file(&jp);
@@ -185,11 +260,14 @@ fn repair_one(part: &Path) -> Result<Option<Mp4Meta>, String> {
     f.set_len(size).map_err(|e| io("cannot truncate", part, e))?;
     f.sync_all().map_err(|e| io("cannot sync", part, e))?;
     let final_path = PathBuf::from(part.to_string_lossy().trim_end_matches(".part"));
+    // The journal, cut to the whole segments, stays with the file until it is delivered.
+    std::fs::write(&jp, format!("{start_ms} {}\n{size} {end_ms}\n", session_id.map_or("-".into(), |s| s.to_string())))
+        .map_err(|e| io("cannot write", &jp, e))?;
+    std::fs::rename(&jp, journal_path(&final_path)).map_err(|e| io("cannot rename", &jp, e))?;
     std::fs::rename(part, &final_path).map_err(|e| io("cannot rename", part, e))?;
-    let _ = std::fs::remove_file(&jp);
-    let name = final_path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    sync_dir(&final_path);
     Ok(Some(Mp4Meta {
-        name,
+        name: file_name(&final_path),
         start_ms,
         duration_ms: end_ms - start_ms,
         size: size as i64,

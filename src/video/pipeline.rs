@@ -14,13 +14,14 @@ use std::time::{Duration, SystemTime};
 
 use tracing::{info, warn};
 
-use super::local::LocalIndex;
-use super::mp4file::Mp4Assembler;
-use super::outbox::{Kind, NewItem, Outbox};
+use super::mp4file::{self, Mp4Assembler};
 use super::playlist::parse_live;
-use super::segment::{HlsMeta, Mp4Meta, SpoolSegment, sha256_hex};
+use super::segment::SpoolSegment;
 use crate::config::{Mp4Storage, RecordingConfig};
 use crate::record::FrameStore;
+use crate::store::local::LocalIndex;
+use crate::store::outbox::{Kind, NewItem, Outbox};
+use crate::store::segment::{HlsMeta, Mp4Meta, sha256_hex};
 use crate::util::now_ms;
 
 const POLL: Duration = Duration::from_millis(250);
@@ -303,28 +304,40 @@ impl Pipeline {
     }
 }
 
+/// Hands a finished MP4 file to its store: indexed where it lies (filesystem), streamed into
+/// the local database, or queued for PostgreSQL. Safe to repeat after a crash (a file already
+/// indexed or queued is not stored twice); the file's journal goes once the store has it.
 pub fn deliver_mp4(camera: &str, rec: &RecordingConfig, stores: &Stores, file: Mp4Meta) -> Result<(), String> {
     let path = file.path.clone().ok_or("MP4 without a file")?;
+    let e = |e: crate::store::StoreError| e.to_string();
     match (rec.mp4_storage_type, &stores.outbox, &stores.local) {
-        (Mp4Storage::Filesystem, _, Some(local)) => local.put_mp4(&file, None).map_err(|e| e.to_string()),
+        (Mp4Storage::Filesystem, _, Some(local)) => {
+            if !local.has_mp4(&file.name).map_err(e)? {
+                local.put_mp4(&file, None).map_err(e)?;
+            }
+        }
         (Mp4Storage::Database, Some(outbox), _) => {
-            let item = NewItem {
-                camera: camera.to_string(),
-                kind: Kind::Mp4,
-                start_ms: file.start_ms,
-                duration_ms: file.duration_ms,
-                name: Some(file.name.clone()),
-                init_sha256: None,
-                session_id: file.session_id,
-            };
-            outbox.enqueue(item, &path).map_err(|e| e.to_string())?;
-            std::fs::remove_file(&path).map_err(|e| e.to_string())
+            if outbox.pending_named(camera, &file.name).map_err(e)?.is_none() {
+                let item = NewItem {
+                    camera: camera.to_string(),
+                    kind: Kind::Mp4,
+                    start_ms: file.start_ms,
+                    duration_ms: file.duration_ms,
+                    name: Some(file.name.clone()),
+                    init_sha256: None,
+                    session_id: file.session_id,
+                };
+                // `None`: the outbox was full of more important recordings (counted, logged).
+                outbox.enqueue(item, &path).map_err(e)?;
+            }
+            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
         }
         (Mp4Storage::Database, None, Some(local)) => {
-            let data = std::fs::read(&path).map_err(|e| e.to_string())?;
-            local.put_mp4(&Mp4Meta { path: None, ..file }, Some(&data)).map_err(|e| e.to_string())?;
-            std::fs::remove_file(&path).map_err(|e| e.to_string())
+            local.put_mp4_file(&Mp4Meta { path: None, ..file }, &path).map_err(e)?;
+            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
         }
-        _ => Err("no store configured for MP4 segments".into()),
+        _ => return Err("no store configured for MP4 segments".into()),
     }
+    mp4file::delivered(&path);
+    Ok(())
 }

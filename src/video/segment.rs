@@ -1,9 +1,6 @@
-//! The units of video recording: HLS segments and MP4 files, as metadata.
+//! Segments in the spool, and the names and directories of MP4 files.
 
 use std::path::PathBuf;
-
-use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use crate::util::iso_ms;
 
@@ -24,102 +21,33 @@ impl SpoolSegment {
     }
 }
 
-/// A stored HLS segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct HlsMeta {
-    pub start_ms: i64,
-    pub duration_ms: i64,
-    pub init_sha256: String,
-    pub session_id: Option<i64>,
-    pub size: i64,
-}
-
-/// A stored MP4 segment.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Mp4Meta {
-    pub name: String,
-    pub start_ms: i64,
-    pub duration_ms: i64,
-    pub size: i64,
-    pub session_id: Option<i64>,
-    /// Where the bytes are: a local file, or inside a database.
-    pub path: Option<PathBuf>,
-}
-
-impl Mp4Meta {
-    pub fn to_json(&self, url: &str) -> Value {
-        json!({
-            "filename": self.name,
-            "start_time": iso_ms(self.start_ms),
-            "end_time": iso_ms(self.start_ms + self.duration_ms),
-            "start_ms": self.start_ms,
-            "duration": self.duration_ms as f64 / 1000.0,
-            "size": self.size,
-            "session_id": self.session_id,
-            "url": url,
-        })
-    }
-}
-
-/// The sessions whose video deletes must leave alone: kept ones and the active one. Every
-/// stored segment remembers the session it was kept for (pre-event buffer included), so
-/// protection is exact; segments of continuous recording outside sessions have none.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Kept {
-    Sessions(Vec<i64>),
-    /// The sessions could not be read: delete nothing rather than guess.
-    Everything,
-}
-
-impl Kept {
-    pub fn none() -> Kept {
-        Kept::Sessions(Vec::new())
-    }
-
-    /// An SQL condition (ANDed to a DELETE) sparing the kept sessions' rows. Ids are integers,
-    /// so building the list into the statement is safe.
-    pub fn sql(&self) -> String {
-        match self {
-            Kept::Everything => " AND 0 = 1".into(),
-            Kept::Sessions(ids) if ids.is_empty() => String::new(),
-            Kept::Sessions(ids) => {
-                let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-                format!(" AND (session_id IS NULL OR session_id NOT IN ({}))", list.join(","))
-            }
-        }
-    }
+/// The ASCII digits of a time: `YYYYMMDD` and `HHMMSS` in UTC.
+fn date_time_digits(ms: i64) -> (String, String) {
+    let iso = iso_ms(ms); // 2024-08-19T14:00:00.000Z, always ASCII
+    let (date, time) = iso.split_once('T').unwrap_or((&iso, ""));
+    let time = time.split('.').next().unwrap_or("");
+    (date.replace('-', ""), time.replace(':', ""))
 }
 
 /// `<camera>_YYYYMMDD_HHMMSS.mp4` in UTC (the spec's naming; UTC because a panel's clock
 /// zone is not reliable and names must sort by time).
 pub fn mp4_name(camera: &str, start_ms: i64) -> String {
-    let iso = iso_ms(start_ms); // 2024-08-19T14:00:00.000Z
-    let digits = |r: std::ops::Range<usize>| iso[r].replace(['-', ':'], "");
-    format!("{camera}_{}_{}.mp4", digits(0..10), digits(11..19))
+    let (date, time) = date_time_digits(start_ms);
+    format!("{camera}_{date}_{time}.mp4")
+}
+
+/// `YYYYMMDD_HHMMSS` of a time, for export file names.
+pub fn stamp(ms: i64) -> String {
+    let (date, time) = date_time_digits(ms);
+    format!("{date}_{time}")
 }
 
 /// `YYYY/MM/DD` of a time, for the MP4 directory tree.
 pub fn day_dir(start_ms: i64) -> PathBuf {
-    let iso = iso_ms(start_ms);
-    PathBuf::from(&iso[0..4]).join(&iso[5..7]).join(&iso[8..10])
-}
-
-/// A name a client may ask for: `<camera>_YYYYMMDD_HHMMSS.mp4` and nothing that could walk
-/// the filesystem.
-pub fn is_safe_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 128
-        && !name.starts_with('.')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
-        && !name.contains("..")
-}
-
-pub fn sha256_hex(data: &[u8]) -> String {
-    hex(&Sha256::digest(data))
-}
-
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    let (date, _) = date_time_digits(start_ms);
+    let (y, md) = date.split_at_checked(4).unwrap_or((&date, ""));
+    let (m, d) = md.split_at_checked(2).unwrap_or((md, ""));
+    PathBuf::from(y).join(m).join(d)
 }
 
 #[cfg(test)]
@@ -130,26 +58,7 @@ mod tests {
     fn names_and_dirs_follow_the_spec() {
         let t = crate::util::parse_time("2024-08-19T14:05:00.250Z").unwrap();
         assert_eq!(mp4_name("cam1", t), "cam1_20240819_140500.mp4");
+        assert_eq!(stamp(t), "20240819_140500");
         assert_eq!(day_dir(t), PathBuf::from("2024/08/19"));
-    }
-
-    #[test]
-    fn only_plain_names_are_safe() {
-        assert!(is_safe_name("cam1_20240819_140500.mp4"));
-        for bad in ["", "../etc/passwd", "a/b.mp4", ".hidden", "a..mp4", "x%2F..", "a b.mp4", "c:\\x"] {
-            assert!(!is_safe_name(bad), "{bad}");
-        }
-    }
-
-    #[test]
-    fn kept_sessions_become_a_safe_sql_filter() {
-        assert_eq!(Kept::none().sql(), "");
-        assert_eq!(Kept::Sessions(vec![3, 7]).sql(), " AND (session_id IS NULL OR session_id NOT IN (3,7))");
-        assert_eq!(Kept::Everything.sql(), " AND 0 = 1");
-    }
-
-    #[test]
-    fn sha256_is_hex() {
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 }

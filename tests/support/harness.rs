@@ -135,6 +135,9 @@ impl Drop for TestCamera {
 // ---------------------------------------------------------------------------------------------
 // panelcam itself.
 
+/// The admin token every test server is configured with (`server.admin_token`).
+pub const ADMIN_TOKEN: &str = "panelcam-test-admin-0123456789";
+
 pub struct Server {
     pub port: u16,
     pub dir: TempDir,
@@ -167,7 +170,8 @@ impl Server {
         let dir = TempDir::new("srv");
         let port = free_port();
         // Each test server keeps its recordings and its spool in its own directory.
-        let mut config_with_defaults = json!({"recording": {"database_path": "recordings", "spool_path": "spool"}});
+        let mut config_with_defaults = json!({"recording": {"database_path": "recordings", "spool_path": "spool"},
+                                              "server": {"admin_token": ADMIN_TOKEN}});
         merge(&mut config_with_defaults, config);
         let mut config = config_with_defaults;
         merge(&mut config, json!({"server": {"host": "127.0.0.1", "port": port}}));
@@ -243,6 +247,12 @@ impl Server {
         body: Option<&[u8]>,
     ) -> Result<HttpResponse, String> {
         http_request(self.port, method, path, headers, body).await
+    }
+
+    /// A request with the admin token (`Authorization: Bearer`).
+    pub async fn admin(&self, method: &str, path: &str, body: Option<&[u8]>) -> HttpResponse {
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        self.request(method, path, &[("Authorization", &bearer)], body).await
     }
 
     /// `data` of `/api/status`.

@@ -47,7 +47,7 @@ pub async fn run(outbox: Arc<Outbox>, central: Arc<Central>, mut stop: watch::Re
         let result = async {
             let mut client = central.client(&item.camera, true).await?;
             let client = client.as_mut().ok_or_else(|| PgError::Unreachable("no connection".into()))?;
-            upload(client, &item, &file).await
+            upload(client, &central.panel, &item, &file).await
         }
         .await;
         match result {

@@ -5,20 +5,31 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 
+use super::error::StoreError;
 use super::segment::{HlsMeta, Kept, Mp4Meta};
-use crate::record::model::StoreError;
+use super::sqlite::{self, Pragmas, Schema};
 
-const SCHEMA: &str = include_str!("segments_schema.sql");
-const SCHEMA_VERSION: i64 = 2;
-/// Version 1 → 2: the covering listing indexes.
-const MIGRATE_1_TO_2: &str = "
-    CREATE INDEX IF NOT EXISTS hls_segments_listing ON hls_segments (start_ms, duration_ms, init_sha256, session_id, size);
-    CREATE INDEX IF NOT EXISTS mp4_segments_listing ON mp4_segments (start_ms, duration_ms, name, size, session_id, path);";
+const SCHEMA: Schema = Schema {
+    create: include_str!("segments_schema.sql"),
+    version: 2,
+    // 1 → 2: the covering listing indexes.
+    migrations: &[(
+        1,
+        "CREATE INDEX IF NOT EXISTS hls_segments_listing ON hls_segments (start_ms, duration_ms, init_sha256, session_id, size);
+         CREATE INDEX IF NOT EXISTS mp4_segments_listing ON mp4_segments (start_ms, duration_ms, name, size, session_id, path);",
+    )],
+    unversioned_table: None,
+};
+
+/// Segments are large blobs: big pages, WAL, and space returned after deletes (in steps, by
+/// [`LocalIndex::vacuum_step`], off the recording path).
+fn pragmas() -> Pragmas {
+    Pragmas { page_size: 65536, cache_kib: 512, ..Pragmas::default() }
+}
 
 pub struct LocalIndex {
     conn: Mutex<Connection>,
@@ -27,35 +38,11 @@ pub struct LocalIndex {
 
 impl LocalIndex {
     pub fn open(path: &Path) -> Result<Arc<LocalIndex>, StoreError> {
-        let err = |e: rusqlite::Error| StoreError::Database(format!("{}: {e}", path.display()));
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)
                 .map_err(|e| StoreError::Database(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let conn = Connection::open(path).map_err(err)?;
-        conn.busy_timeout(Duration::from_secs(10)).map_err(err)?;
-        // Segments are large blobs: big pages, WAL, and space returned after deletes.
-        conn.pragma_update(None, "page_size", 65536).map_err(err)?;
-        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL").map_err(err)?;
-        conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)).map_err(err)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
-        conn.pragma_update(None, "cache_size", -512).map_err(err)?;
-        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).map_err(err)?;
-        match version {
-            0 => conn
-                .execute_batch(&format!("BEGIN; {SCHEMA} PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"))
-                .map_err(err)?,
-            1 => {
-                conn.execute_batch(&format!("BEGIN; {MIGRATE_1_TO_2} PRAGMA user_version = 2; COMMIT;")).map_err(err)?
-            }
-            SCHEMA_VERSION => {}
-            v => {
-                return Err(StoreError::Database(format!(
-                    "{}: schema version {v} is not known to this panelcam",
-                    path.display()
-                )));
-            }
-        }
+        let conn = sqlite::open(path, &pragmas(), &SCHEMA)?;
         Ok(Arc::new(LocalIndex { conn: Mutex::new(conn), path: path.to_path_buf() }))
     }
 
@@ -150,7 +137,6 @@ impl LocalIndex {
                 "DELETE FROM init_segments WHERE sha256 NOT IN (SELECT DISTINCT init_sha256 FROM hls_segments)",
                 [],
             )?;
-            vacuum(c)?;
             Ok((n as u64, bytes as u64))
         })
     }
@@ -163,7 +149,6 @@ impl LocalIndex {
                 "DELETE FROM init_segments WHERE sha256 NOT IN (SELECT DISTINCT init_sha256 FROM hls_segments)",
                 [],
             )?;
-            vacuum(c)?;
             Ok(n as u64)
         })
     }
@@ -177,6 +162,38 @@ impl LocalIndex {
             )
             .map(|_| ())
         })
+    }
+
+    /// Stores an MP4 file as a blob without holding it in RAM: a zero blob of its size is
+    /// inserted and filled in chunks, all in one transaction.
+    pub fn put_mp4_file(&self, m: &Mp4Meta, file: &Path) -> Result<(), StoreError> {
+        use std::io::{Read, Write};
+        let mut input = std::fs::File::open(file)
+            .map_err(|e| StoreError::Database(format!("cannot read {}: {e}", file.display())))?;
+        let mut conn = self.conn.lock().unwrap_or_else(|e| e.into_inner());
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT OR REPLACE INTO mp4_segments (start_ms, duration_ms, name, size, session_id, path, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, NULL, zeroblob(?4))",
+            params![m.start_ms, m.duration_ms, m.name, m.size, m.session_id],
+        )?;
+        let rowid = tx.last_insert_rowid();
+        {
+            let mut blob = tx.blob_open(rusqlite::MAIN_DB, "mp4_segments", "data", rowid, false)?;
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                let n = input
+                    .read(&mut buf)
+                    .map_err(|e| StoreError::Database(format!("cannot read {}: {e}", file.display())))?;
+                if n == 0 {
+                    break;
+                }
+                blob.write_all(buf.get(..n).unwrap_or_default())
+                    .map_err(|e| StoreError::Database(format!("{}: {e} (file larger than indexed?)", file.display())))?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn list_mp4(&self, from: i64, to: i64) -> Result<Vec<Mp4Meta>, StoreError> {
@@ -225,7 +242,6 @@ impl LocalIndex {
             ))?;
             let rows: Vec<Mp4Meta> = stmt.query_map(params![from, to], mp4_row)?.collect::<Result<_, _>>()?;
             c.execute(&format!("DELETE FROM mp4_segments WHERE start_ms >= ?1 AND start_ms < ?2{filter}"), params![from, to])?;
-            vacuum(c)?;
             Ok(rows)
         })
     }
@@ -238,25 +254,31 @@ impl LocalIndex {
         Ok(found)
     }
 
-    /// The oldest recording start (for the disk guard).
-    pub fn oldest(&self) -> Result<Option<i64>, StoreError> {
+    /// The start of the oldest recording the disk guard may delete (kept sessions excepted).
+    pub fn oldest(&self, kept: &Kept) -> Result<Option<i64>, StoreError> {
+        let filter = kept.sql();
         self.with(|c| {
             c.query_row(
-                "SELECT min(t) FROM (SELECT min(start_ms) AS t FROM hls_segments UNION ALL SELECT min(start_ms) FROM mp4_segments)",
+                &format!(
+                    "SELECT min(t) FROM (SELECT min(start_ms) AS t FROM hls_segments WHERE 1 = 1{filter}
+                     UNION ALL SELECT min(start_ms) FROM mp4_segments WHERE 1 = 1{filter})"
+                ),
                 [],
                 |r| r.get(0),
             )
         })
     }
-}
 
-/// Returns freed pages to the filesystem. The pragma frees one page per step (a row per
-/// page), so it must be stepped to the end.
-fn vacuum(c: &Connection) -> rusqlite::Result<()> {
-    let mut stmt = c.prepare("PRAGMA incremental_vacuum")?;
-    let mut rows = stmt.query([])?;
-    while rows.next()?.is_some() {}
-    Ok(())
+    /// Whether an MP4 file is indexed (startup: finished files a crash left unindexed).
+    pub fn has_mp4(&self, name: &str) -> Result<bool, StoreError> {
+        self.with(|c| c.query_row("SELECT count(*) > 0 FROM mp4_segments WHERE name = ?1", [name], |r| r.get(0)))
+    }
+
+    /// Returns up to `pages` pages freed by deletes to the filesystem. The lock is held for
+    /// this step only, so recording waits at most one step. Returns the pages still free.
+    pub fn vacuum_step(&self, pages: i64) -> Result<i64, StoreError> {
+        self.with(|c| Ok((sqlite::vacuum_step(c, pages)? - pages).max(0)))
+    }
 }
 
 fn mp4_row(r: &rusqlite::Row) -> rusqlite::Result<Mp4Meta> {

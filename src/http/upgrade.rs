@@ -1,5 +1,6 @@
 //! The WebSocket handshake on a hyper request: answer `101 Switching Protocols` and hand the
-//! upgraded connection to a task.
+//! upgraded connection to a task. The task keeps the connection's slot (see `http::serve`),
+//! so a WebSocket counts against the connection limit for its whole life.
 
 use hyper::body::Incoming;
 use hyper::header::{CONNECTION, HeaderValue, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE};
@@ -9,9 +10,9 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 
-use crate::http::response::{self, Resp};
-
-pub type Socket = WebSocketStream<TokioIo<hyper::upgrade::Upgraded>>;
+use super::ConnSlot;
+use super::response::{self, Resp};
+use crate::live::Socket;
 
 pub fn is_upgrade(req: &Request<Incoming>) -> bool {
     let has = |name, token: &str| {
@@ -53,8 +54,10 @@ where
             );
         }
     };
+    let slot = req.extensions_mut().remove::<std::sync::Arc<ConnSlot>>();
     let on_upgrade = hyper::upgrade::on(req);
     tokio::spawn(async move {
+        let _slot = slot;
         match on_upgrade.await {
             Ok(upgraded) => {
                 let socket =
@@ -64,7 +67,7 @@ where
             Err(e) => tracing::debug!("WebSocket upgrade failed: {e}"),
         }
     });
-    let mut r = Response::new(crate::http::body::Body::empty());
+    let mut r = Response::new(super::body::Body::empty());
     *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
     let h = r.headers_mut();
     h.insert(UPGRADE, HeaderValue::from_static("websocket"));

@@ -1,9 +1,10 @@
 //! The central PostgreSQL: connections (creating per-camera databases on demand), the
-//! schema, idempotent verified uploads streamed with `COPY … (FORMAT binary)`, and the reads
-//! and deletes of playback and retention.
+//! schema, idempotent verified uploads streamed with `COPY … (FORMAT binary)` (a segment is
+//! never held whole in the panel's RAM), and the reads and deletes of playback and retention.
 //!
-//! `database_url` ending in a database name: one shared database with a camera column.
-//! Without one: a database `rtsp_<camera>` per camera, created automatically.
+//! `database_url` ending in a database name: one shared database with panel and camera
+//! columns. Without one: a database `rtsp_<camera>` per camera, created automatically (also
+//! keyed by panel, since several panels may have a camera of that name).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -22,7 +23,10 @@ use super::outbox::{Item, Kind};
 use super::segment::{HlsMeta, Kept, Mp4Meta};
 
 const SCHEMA: &str = include_str!("pg_schema.sql");
-const SCHEMA_VERSION: i32 = 1;
+const MIGRATE_1_2: &str = include_str!("pg_migrate_1_2.sql");
+const SCHEMA_VERSION: i32 = 2;
+/// PostgreSQL's limit for one `bytea` value: an MP4 segment must stay below it.
+pub const MAX_BYTEA: u64 = (1 << 30) - 1;
 /// Streamed uploads read files in chunks of this size.
 const UPLOAD_CHUNK: usize = 256 << 10;
 
@@ -61,6 +65,8 @@ type Slot = Arc<Mutex<Option<Client>>>;
 pub struct Central {
     base: Config,
     shared: Option<String>,
+    /// `server.panel_id`: the first part of every row's key.
+    pub panel: String,
     /// The URL with its password masked, for logs and status.
     pub display: String,
     /// Per database: one connection for uploads (COPY needs it alone), one for queries.
@@ -75,7 +81,7 @@ pub fn camera_db_name(camera: &str) -> String {
 }
 
 impl Central {
-    pub fn new(url: &str) -> Result<Central, String> {
+    pub fn new(url: &str, panel: &str) -> Result<Central, String> {
         let mut base: Config = url.parse().map_err(|e| format!("database_url is not a PostgreSQL URL: {e}"))?;
         base.connect_timeout(Duration::from_secs(5))
             .application_name("panelcam")
@@ -84,6 +90,7 @@ impl Central {
         Ok(Central {
             base,
             shared,
+            panel: panel.to_string(),
             display: crate::redact::redact_url(url),
             slots: std::sync::Mutex::new(HashMap::new()),
         })
@@ -124,7 +131,7 @@ impl Central {
             }
             Err(e) => return Err(failed(e)),
         };
-        ensure_schema(&client).await?;
+        ensure_schema(&client, &self.panel).await?;
         Ok(client)
     }
 
@@ -150,29 +157,53 @@ impl Central {
     }
 }
 
-async fn ensure_schema(client: &Client) -> Result<(), PgError> {
-    let lock = "SELECT pg_advisory_xact_lock(7272001)";
-    client.batch_execute(&format!("BEGIN; {lock}; {SCHEMA} COMMIT;")).await.map_err(failed)?;
-    let version: Option<i32> =
-        client.query_opt("SELECT max(version) FROM panelcam_schema", &[]).await.map_err(failed)?.and_then(|r| r.get(0));
-    match version {
-        None => {
+/// Creates or migrates the schema under an advisory lock (panels start together), then
+/// the session's upload staging table.
+async fn ensure_schema(client: &Client, panel: &str) -> Result<(), PgError> {
+    client
+        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(7272001); CREATE TABLE IF NOT EXISTS panelcam_schema (version integer NOT NULL);")
+        .await
+        .map_err(failed)?;
+    let result = async {
+        let version: Option<i32> = client
+            .query_one("SELECT max(version) FROM panelcam_schema", &[])
+            .await
+            .map_err(failed)?
+            .get(0);
+        // Tables without a version row: a version 1 database whose row was never written.
+        let tables: bool =
+            client.query_one("SELECT to_regclass('hls_segments') IS NOT NULL", &[]).await.map_err(failed)?.get(0);
+        match version.or(tables.then_some(1)) {
+            None => client.batch_execute(SCHEMA).await.map_err(failed)?,
+            Some(1) => {
+                // `panel` was checked to be [A-Za-z0-9_.-] (config), so it is safe in the text.
+                client.batch_execute(&MIGRATE_1_2.replace("$PANEL", panel)).await.map_err(failed)?;
+                client.batch_execute(SCHEMA).await.map_err(failed)?;
+                info!(panel, "PostgreSQL recordings schema migrated to version 2 (rows keyed by panel)");
+            }
+            Some(SCHEMA_VERSION) => {}
+            Some(v) => {
+                return Err(PgError::Failed(format!(
+                    "schema version {v} was written by a newer panelcam; not touching it"
+                )));
+            }
+        }
+        if version != Some(SCHEMA_VERSION) {
             client
-                .execute("INSERT INTO panelcam_schema (version) VALUES ($1)", &[&SCHEMA_VERSION])
+                .batch_execute(&format!("DELETE FROM panelcam_schema; INSERT INTO panelcam_schema VALUES ({SCHEMA_VERSION});"))
                 .await
                 .map_err(failed)?;
         }
-        Some(v) if v > SCHEMA_VERSION => {
-            return Err(PgError::Failed(format!(
-                "schema version {v} was written by a newer panelcam; not touching it"
-            )));
-        }
-        Some(_) => {}
+        Ok(())
     }
+    .await;
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    client.batch_execute(end).await.map_err(failed)?;
+    result?;
     client
         .batch_execute(
-            "CREATE TEMP TABLE IF NOT EXISTS panelcam_upload (camera text, start_ms bigint, duration_ms bigint, name text,
-             init_sha256 text, session_id bigint, size bigint, sha256 text, data bytea) ON COMMIT DELETE ROWS;
+            "CREATE TEMP TABLE IF NOT EXISTS panelcam_upload (panel text, camera text, start_ms bigint, duration_ms bigint,
+             name text, init_sha256 text, session_id bigint, size bigint, sha256 text, data bytea) ON COMMIT DELETE ROWS;
              -- Without this PostgreSQL tries to compress every segment on its way through (~50 ms
              -- per 3 MB, 70 % of a backlog drain; benches/video.rs backlog-drain).
              ALTER TABLE panelcam_upload ALTER COLUMN data SET STORAGE EXTERNAL",
@@ -216,9 +247,17 @@ pub const COPY_TRAILER: [u8; 2] = (-1i16).to_be_bytes();
 
 /// Uploads one outbox item from its file, idempotently (a row with the same key is left as
 /// it is) and verified (the stored size and SHA-256 must equal ours).
-pub async fn upload(client: &mut Client, item: &Item, file: &Path) -> Result<(), PgError> {
+pub async fn upload(client: &mut Client, panel: &str, item: &Item, file: &Path) -> Result<(), PgError> {
+    if item.size as u64 > MAX_BYTEA {
+        return Err(PgError::Failed(format!(
+            "{} is {} bytes, more than PostgreSQL stores in one value (1 GiB)",
+            file.display(),
+            item.size
+        )));
+    }
     let tx = client.transaction().await.map_err(failed)?;
     let fields = [
+        CopyField::Text(panel),
         CopyField::Text(&item.camera),
         CopyField::Int8(item.start_ms),
         CopyField::Int8(item.duration_ms),
@@ -229,7 +268,7 @@ pub async fn upload(client: &mut Client, item: &Item, file: &Path) -> Result<(),
         CopyField::Text(&item.sha256),
     ];
     let sink = tx
-        .copy_in("COPY panelcam_upload (camera, start_ms, duration_ms, name, init_sha256, session_id, size, sha256, data) FROM STDIN (FORMAT binary)")
+        .copy_in("COPY panelcam_upload (panel, camera, start_ms, duration_ms, name, init_sha256, session_id, size, sha256, data) FROM STDIN (FORMAT binary)")
         .await
         .map_err(failed)?;
     futures_util::pin_mut!(sink);
@@ -255,24 +294,24 @@ pub async fn upload(client: &mut Client, item: &Item, file: &Path) -> Result<(),
     sink.finish().await.map_err(failed)?;
     let (insert, verify) = match item.kind {
         Kind::Init => (
-            "INSERT INTO init_segments (camera, sha256, data) SELECT camera, sha256, data FROM panelcam_upload ON CONFLICT DO NOTHING",
-            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM init_segments WHERE camera = $1 AND sha256 = $3 AND $2::bigint IS NOT NULL",
+            "INSERT INTO init_segments (panel, camera, sha256, data) SELECT panel, camera, sha256, data FROM panelcam_upload ON CONFLICT DO NOTHING",
+            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM init_segments WHERE panel = $4 AND camera = $1 AND sha256 = $3 AND $2::bigint IS NOT NULL",
         ),
         Kind::Hls => (
-            "INSERT INTO hls_segments (camera, start_ms, duration_ms, init_sha256, session_id, size, sha256, data)
-             SELECT camera, start_ms, duration_ms::integer, init_sha256, session_id, size, sha256, data FROM panelcam_upload
-             ON CONFLICT (camera, start_ms) DO NOTHING",
-            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM hls_segments WHERE camera = $1 AND start_ms = $2 AND $3 <> ''",
+            "INSERT INTO hls_segments (panel, camera, start_ms, duration_ms, init_sha256, session_id, size, sha256, data)
+             SELECT panel, camera, start_ms, duration_ms::integer, init_sha256, session_id, size, sha256, data FROM panelcam_upload
+             ON CONFLICT (panel, camera, start_ms) DO NOTHING",
+            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM hls_segments WHERE panel = $4 AND camera = $1 AND start_ms = $2 AND $3 <> ''",
         ),
         Kind::Mp4 => (
-            "INSERT INTO mp4_segments (camera, start_ms, duration_ms, name, session_id, size, sha256, data)
-             SELECT camera, start_ms, duration_ms, name, session_id, size, sha256, data FROM panelcam_upload
-             ON CONFLICT (camera, start_ms) DO NOTHING",
-            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM mp4_segments WHERE camera = $1 AND start_ms = $2 AND $3 <> ''",
+            "INSERT INTO mp4_segments (panel, camera, start_ms, duration_ms, name, session_id, size, sha256, data)
+             SELECT panel, camera, start_ms, duration_ms, name, session_id, size, sha256, data FROM panelcam_upload
+             ON CONFLICT (panel, camera, start_ms) DO NOTHING",
+            "SELECT octet_length(data)::bigint, encode(sha256(data), 'hex') FROM mp4_segments WHERE panel = $4 AND camera = $1 AND start_ms = $2 AND $3 <> ''",
         ),
     };
     tx.execute(insert, &[]).await.map_err(failed)?;
-    let row = tx.query_opt(verify, &[&item.camera, &item.start_ms, &item.sha256]).await.map_err(failed)?;
+    let row = tx.query_opt(verify, &[&item.camera, &item.start_ms, &item.sha256, &panel]).await.map_err(failed)?;
     let Some(row) = row else {
         return Err(PgError::Mismatch(format!(
             "{} {} is not in the database after the upload",
@@ -294,13 +333,20 @@ pub async fn upload(client: &mut Client, item: &Item, file: &Path) -> Result<(),
     tx.commit().await.map_err(failed)
 }
 
-pub async fn list_hls(c: &Client, camera: &str, from: i64, to: i64) -> Result<Vec<HlsMeta>, PgError> {
+/// Which rows a query is about: one panel's camera.
+#[derive(Clone, Copy)]
+pub struct Key<'a> {
+    pub panel: &'a str,
+    pub camera: &'a str,
+}
+
+pub async fn list_hls(c: &Client, k: Key<'_>, from: i64, to: i64) -> Result<Vec<HlsMeta>, PgError> {
     let rows = c
         .query(
             "SELECT start_ms, duration_ms, init_sha256, session_id, size FROM hls_segments
-             WHERE camera = $1 AND start_ms >= $2::bigint - 600000 AND start_ms < $3::bigint AND start_ms + duration_ms > $2::bigint
-             ORDER BY start_ms",
-            &[&camera, &from, &to],
+             WHERE panel = $4 AND camera = $1 AND start_ms >= $2::bigint - 600000 AND start_ms < $3::bigint
+             AND start_ms + duration_ms > $2::bigint ORDER BY start_ms",
+            &[&k.camera, &from, &to, &k.panel],
         )
         .await
         .map_err(failed)?;
@@ -316,17 +362,23 @@ pub async fn list_hls(c: &Client, camera: &str, from: i64, to: i64) -> Result<Ve
         .collect())
 }
 
-pub async fn hls(c: &Client, camera: &str, start_ms: i64) -> Result<Option<Bytes>, PgError> {
+pub async fn hls(c: &Client, k: Key<'_>, start_ms: i64) -> Result<Option<Bytes>, PgError> {
     let row = c
-        .query_opt("SELECT data FROM hls_segments WHERE camera = $1 AND start_ms = $2", &[&camera, &start_ms])
+        .query_opt(
+            "SELECT data FROM hls_segments WHERE panel = $3 AND camera = $1 AND start_ms = $2",
+            &[&k.camera, &start_ms, &k.panel],
+        )
         .await
         .map_err(failed)?;
     Ok(row.map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
 }
 
-pub async fn init(c: &Client, camera: &str, sha: &str) -> Result<Option<Bytes>, PgError> {
+pub async fn init(c: &Client, k: Key<'_>, sha: &str) -> Result<Option<Bytes>, PgError> {
     let row = c
-        .query_opt("SELECT data FROM init_segments WHERE camera = $1 AND sha256 = $2", &[&camera, &sha])
+        .query_opt(
+            "SELECT data FROM init_segments WHERE panel = $3 AND camera = $1 AND sha256 = $2",
+            &[&k.camera, &sha, &k.panel],
+        )
         .await
         .map_err(failed)?;
     Ok(row.map(|r| Bytes::from(r.get::<_, Vec<u8>>(0))))
@@ -343,23 +395,25 @@ fn mp4_row(r: &tokio_postgres::Row) -> Mp4Meta {
     }
 }
 
-pub async fn list_mp4(c: &Client, camera: &str, from: i64, to: i64) -> Result<Vec<Mp4Meta>, PgError> {
+pub async fn list_mp4(c: &Client, k: Key<'_>, from: i64, to: i64) -> Result<Vec<Mp4Meta>, PgError> {
     let rows = c
         .query(
             "SELECT name, start_ms, duration_ms, size, session_id FROM mp4_segments
-             WHERE camera = $1 AND start_ms <= $3::bigint AND start_ms + duration_ms >= $2::bigint ORDER BY start_ms",
-            &[&camera, &from, &to],
+             WHERE panel = $4 AND camera = $1 AND start_ms <= $3::bigint AND start_ms + duration_ms >= $2::bigint
+             ORDER BY start_ms",
+            &[&k.camera, &from, &to, &k.panel],
         )
         .await
         .map_err(failed)?;
     Ok(rows.iter().map(mp4_row).collect())
 }
 
-pub async fn mp4(c: &Client, camera: &str, name: &str) -> Result<Option<Mp4Meta>, PgError> {
+pub async fn mp4(c: &Client, k: Key<'_>, name: &str) -> Result<Option<Mp4Meta>, PgError> {
     let row = c
         .query_opt(
-            "SELECT name, start_ms, duration_ms, size, session_id FROM mp4_segments WHERE camera = $1 AND name = $2",
-            &[&camera, &name],
+            "SELECT name, start_ms, duration_ms, size, session_id FROM mp4_segments
+             WHERE panel = $3 AND camera = $1 AND name = $2",
+            &[&k.camera, &name, &k.panel],
         )
         .await
         .map_err(failed)?;
@@ -368,13 +422,14 @@ pub async fn mp4(c: &Client, camera: &str, name: &str) -> Result<Option<Mp4Meta>
 
 /// `len` bytes from `offset` of a stored MP4 (substring on an uncompressed, out-of-line
 /// value reads only the chunks it needs).
-pub async fn mp4_range(c: &Client, camera: &str, start_ms: i64, offset: u64, len: u64) -> Result<Bytes, PgError> {
+pub async fn mp4_range(c: &Client, k: Key<'_>, start_ms: i64, offset: u64, len: u64) -> Result<Bytes, PgError> {
     // bytea values are at most 1 GiB, so positions fit substring()'s integer arguments.
-    let (from, count) = (offset as i32 + 1, len as i32);
+    let (from, count) = (offset.min(MAX_BYTEA) as i32 + 1, len.min(MAX_BYTEA) as i32);
     let row = c
         .query_one(
-            "SELECT substring(data from $3::integer for $4::integer) FROM mp4_segments WHERE camera = $1 AND start_ms = $2",
-            &[&camera, &start_ms, &from, &count],
+            "SELECT substring(data from $3::integer for $4::integer) FROM mp4_segments
+             WHERE panel = $5 AND camera = $1 AND start_ms = $2",
+            &[&k.camera, &start_ms, &from, &count, &k.panel],
         )
         .await
         .map_err(failed)?;
@@ -386,7 +441,7 @@ pub async fn mp4_range(c: &Client, camera: &str, start_ms: i64, offset: u64, len
 pub async fn delete_range(
     c: &Client,
     table: &str,
-    camera: &str,
+    k: Key<'_>,
     from: i64,
     to: i64,
     kept: &Kept,
@@ -396,28 +451,33 @@ pub async fn delete_range(
         _ => "mp4_segments",
     };
     let sql = format!(
-        "DELETE FROM {table} WHERE camera = $1 AND start_ms >= $2::bigint AND start_ms < $3::bigint{}",
+        "DELETE FROM {table} WHERE panel = $4 AND camera = $1 AND start_ms >= $2::bigint AND start_ms < $3::bigint{}",
         kept.sql()
     );
-    let n = c.execute(&sql, &[&camera, &from, &to]).await.map_err(failed)?;
+    let n = c.execute(&sql, &[&k.camera, &from, &to, &k.panel]).await.map_err(failed)?;
     if table == "hls_segments" && n > 0 {
-        let orphans = "DELETE FROM init_segments i WHERE camera = $1 AND NOT EXISTS
-                       (SELECT 1 FROM hls_segments h WHERE h.camera = i.camera AND h.init_sha256 = i.sha256)";
-        if let Err(e) = c.execute(orphans, &[&camera]).await {
-            warn!(camera, "cannot remove unused init segments: {e}");
+        let orphans = "DELETE FROM init_segments i WHERE panel = $2 AND camera = $1 AND NOT EXISTS
+                       (SELECT 1 FROM hls_segments h WHERE h.panel = i.panel AND h.camera = i.camera AND h.init_sha256 = i.sha256)";
+        if let Err(e) = c.execute(orphans, &[&k.camera, &k.panel]).await {
+            warn!(camera = k.camera, "cannot remove unused init segments: {e}");
         }
     }
     Ok(n)
 }
 
-pub async fn delete_hls_session(c: &Client, camera: &str, session_id: i64) -> Result<u64, PgError> {
-    c.execute("DELETE FROM hls_segments WHERE camera = $1 AND session_id = $2::bigint", &[&camera, &session_id])
-        .await
-        .map_err(failed)
+pub async fn delete_hls_session(c: &Client, k: Key<'_>, session_id: i64) -> Result<u64, PgError> {
+    c.execute(
+        "DELETE FROM hls_segments WHERE panel = $3 AND camera = $1 AND session_id = $2::bigint",
+        &[&k.camera, &session_id, &k.panel],
+    )
+    .await
+    .map_err(failed)
 }
 
-pub async fn delete_mp4_named(c: &Client, camera: &str, name: &str) -> Result<u64, PgError> {
-    c.execute("DELETE FROM mp4_segments WHERE camera = $1 AND name = $2", &[&camera, &name]).await.map_err(failed)
+pub async fn delete_mp4_named(c: &Client, k: Key<'_>, name: &str) -> Result<u64, PgError> {
+    c.execute("DELETE FROM mp4_segments WHERE panel = $3 AND camera = $1 AND name = $2", &[&k.camera, &name, &k.panel])
+        .await
+        .map_err(failed)
 }
 
 #[cfg(test)]
@@ -444,11 +504,11 @@ mod tests {
 
     #[test]
     fn shared_or_per_camera_databases() {
-        let shared = Central::new("postgres://u:secret@127.0.0.1:5432/surveillance").unwrap();
+        let shared = Central::new("postgres://u:secret@127.0.0.1:5432/surveillance", "panel1").unwrap();
         assert_eq!(shared.database_for("cam1"), "surveillance");
         assert!(!shared.display.contains("secret"));
-        let per = Central::new("postgres://u@127.0.0.1:5432/").unwrap();
+        let per = Central::new("postgres://u@127.0.0.1:5432/", "panel1").unwrap();
         assert_eq!(per.database_for("cam1"), "rtsp_cam1");
-        assert!(Central::new("not a url").is_err());
+        assert!(Central::new("not a url", "panel1").is_err());
     }
 }

@@ -1,0 +1,150 @@
+//! The control WebSocket's commands, decoded by serde into one typed enum: an unknown
+//! command, a missing field or a wrong type is an error message, never a panic, and every
+//! time goes through the same checked parser as the REST API.
+
+use serde::Deserialize;
+use serde::de::{self, Deserializer};
+
+use crate::util::{check_time, parse_time};
+
+/// `{"cmd": "...", ...}` as the spec defines it, plus `pause`, `resume` and `step`.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(tag = "cmd", rename_all = "lowercase")]
+pub enum Command {
+    /// Replay recorded frames from `from` (to `to`, or the end).
+    Start {
+        from: Time,
+        #[serde(default)]
+        to: Option<Time>,
+    },
+    Stop,
+    Speed {
+        speed: f64,
+    },
+    Live,
+    /// Show the recorded frame nearest to `timestamp`.
+    Goto {
+        timestamp: Time,
+    },
+    Pause,
+    Resume,
+    /// One frame forward (`direction` >= 0, the default) or back.
+    Step {
+        #[serde(default)]
+        direction: Option<i64>,
+    },
+}
+
+/// A time in a command: an ISO-8601 string or Unix milliseconds, within 1970..9999.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Time(pub i64);
+
+impl<'de> Deserialize<'de> for Time {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Time, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Ms(i64),
+            Text(String),
+            Other(serde_json::Value),
+        }
+        let ms = match Raw::deserialize(d)? {
+            Raw::Ms(ms) => check_time(ms).map_err(|e| de::Error::custom(format!("{ms}: {e}")))?,
+            Raw::Text(s) => parse_time(&s).map_err(|e| {
+                let shown: String = s.chars().take(40).collect();
+                de::Error::custom(format!("\"{shown}\": {e}"))
+            })?,
+            Raw::Other(v) => {
+                return Err(de::Error::custom(format!("expected an ISO time or Unix milliseconds, found {v}")));
+            }
+        };
+        Ok(Time(ms))
+    }
+}
+
+/// Commands larger than this are not commands.
+const MAX_COMMAND: usize = 4096;
+
+pub const COMMAND_HELP: &str =
+    "commands are JSON objects like {\"cmd\":\"live\"}; cmd is start, stop, speed, live, goto, pause, resume or step";
+
+/// Decodes one message. The error says what was wrong, for the client.
+pub fn parse(raw: &[u8]) -> Result<Command, String> {
+    if raw.len() > MAX_COMMAND {
+        return Err(format!("command of {} bytes is too long (at most {MAX_COMMAND})", raw.len()));
+    }
+    serde_json::from_slice::<Command>(raw).map_err(|e| {
+        let detail = e.to_string();
+        let detail: String = detail.chars().take(200).collect();
+        format!("{COMMAND_HELP} ({detail})")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn decodes_every_command() {
+        let t = 1_755_252_000_000;
+        let cases = [
+            (r#"{"cmd":"start","from":"2025-08-15T10:00:00Z"}"#, Command::Start { from: Time(t), to: None }),
+            (
+                r#"{"cmd":"start","from":1755252000000,"to":"2025-08-15T10:00:01Z"}"#,
+                Command::Start { from: Time(t), to: Some(Time(t + 1000)) },
+            ),
+            (r#"{"cmd":"stop"}"#, Command::Stop),
+            (r#"{"cmd":"speed","speed":2.5}"#, Command::Speed { speed: 2.5 }),
+            (r#"{"cmd":"live","extra":1}"#, Command::Live),
+            (r#"{"cmd":"goto","timestamp":"2025-08-15T10:00:00.000Z"}"#, Command::Goto { timestamp: Time(t) }),
+            (r#"{"cmd":"pause"}"#, Command::Pause),
+            (r#"{"cmd":"resume"}"#, Command::Resume),
+            (r#"{"cmd":"step","direction":-1}"#, Command::Step { direction: Some(-1) }),
+            (r#"{"cmd":"step"}"#, Command::Step { direction: None }),
+        ];
+        for (text, want) in cases {
+            assert_eq!(parse(text.as_bytes()), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_with_a_reason() {
+        for (text, says) in [
+            (r#"{"cmd":"fly"}"#, "unknown variant"),
+            (r#"{"from":"x"}"#, "missing field `cmd`"),
+            (r#"{"cmd":"start"}"#, "missing field `from`"),
+            (r#"{"cmd":"start","from":"2025-08-15T10:00:00+a€"}"#, "expected a time"),
+            (r#"{"cmd":"goto","timestamp":-9223372036854775808}"#, "outside the supported times"),
+            (r#"{"cmd":"goto","timestamp":[1]}"#, "expected an ISO time"),
+            (r#"{"cmd":"speed","speed":"fast"}"#, "invalid type"),
+            ("[1,2]", "commands are JSON objects"),
+            ("not json", "commands are JSON objects"),
+        ] {
+            let e = parse(text.as_bytes()).unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        assert!(parse(&vec![b' '; 10_000]).unwrap_err().contains("too long"));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = parse(&bytes);
+        }
+
+        #[test]
+        fn near_valid_commands_never_panic(
+            cmd in "start|stop|speed|live|goto|pause|resume|step|\\PC{0,8}",
+            key in "from|to|speed|timestamp|direction|\\PC{0,6}",
+            value in "\"\\PC{0,30}\"|-?[0-9]{1,25}(\\.[0-9]{1,5})?(e[0-9]{1,4})?|null|true|\\[\\]|\\{\\}",
+        ) {
+            let text = format!(r#"{{"cmd":"{cmd}","{key}":{value}}}"#);
+            if let Ok(Command::Start { from, to }) = parse(text.as_bytes()) {
+                prop_assert!(from.0 >= 0 && to.is_none_or(|t| t.0 >= 0));
+            }
+        }
+    }
+}
