@@ -168,6 +168,9 @@ impl Registry {
             }
             warn!(camera = %r.id, "{} is broken; {what}", r.file.display());
         }
+        for w in &set.warnings {
+            warn!("{w}");
+        }
         applied.rejected = broken;
         *self.rejected.write().unwrap_or_else(|e| e.into_inner()) = set.rejected;
         self.status.set_camera_warnings(set.warnings.iter().map(|w| w.to_string()).collect());

@@ -141,7 +141,17 @@ pub const ADMIN_TOKEN: &str = "panelcam-test-admin-0123456789";
 pub struct Server {
     pub port: u16,
     pub dir: TempDir,
+    /// How the next `spawn` starts panelcam (environment, open-file limit).
+    pub launch: Launch,
     child: Option<Child>,
+}
+
+/// Extra conditions for starting panelcam.
+#[derive(Clone, Debug, Default)]
+pub struct Launch {
+    pub env: Vec<(String, String)>,
+    /// The open-file limit (soft and hard) of the process.
+    pub nofile: Option<u64>,
 }
 
 /// A camera file for the test camera: `cam(url)` plus overrides merged in.
@@ -167,6 +177,10 @@ impl Server {
     /// Writes `config` (port filled in) and the camera files, starts panelcam and waits until
     /// `/api/status` answers.
     pub async fn start(config: Value, cameras: &[(&str, Value)]) -> Server {
+        Server::start_with(config, cameras, Launch::default()).await
+    }
+
+    pub async fn start_with(config: Value, cameras: &[(&str, Value)], launch: Launch) -> Server {
         let dir = TempDir::new("srv");
         let port = free_port();
         // Each test server keeps its recordings and its spool in its own directory.
@@ -179,7 +193,7 @@ impl Server {
         for (name, cam) in cameras {
             dir.write(&format!("cameras/{name}.json"), &serde_json::to_string_pretty(cam).unwrap());
         }
-        let mut server = Server { port, dir, child: None };
+        let mut server = Server { port, dir, launch, child: None };
         server.spawn().await;
         server
     }
@@ -187,15 +201,24 @@ impl Server {
     /// Starts panelcam again in the same directory (after a stop or kill).
     pub async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.0.join("panelcam.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_panelcam"))
-            .args(["--config", "config.json"])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_panelcam"));
+        cmd.args(["--config", "config.json"])
             .current_dir(&self.dir.0)
             .env("PANELCAM_LOG", "debug")
+            .envs(self.launch.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::null())
             .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .expect("start panelcam");
+            .kill_on_drop(true);
+        if let Some(n) = self.launch.nofile {
+            // SAFETY: runs in the forked child before exec; setrlimit is async-signal-safe.
+            unsafe {
+                cmd.pre_exec(move || {
+                    nix::sys::resource::setrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE, n, n)
+                        .map_err(std::io::Error::from)
+                });
+            }
+        }
+        let child = cmd.spawn().expect("start panelcam");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
