@@ -24,6 +24,7 @@ setup deps bash scripts/deps.sh test
 setup services bash scripts/services.sh
 
 step fmt cargo fmt --all -- --check
+step lint-slicing bash scripts/lint-slicing.sh
 step clippy cargo clippy --all-targets -- -D warnings
 profile=default
 grep -q '^\[profile\.ci\]' .config/nextest.toml 2>/dev/null && profile=ci

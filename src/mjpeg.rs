@@ -80,7 +80,7 @@ impl MjpegSplitter {
         loop {
             match self.state {
                 State::Soi => {
-                    let Some(off) = memchr::memchr(0xFF, &self.buf[self.pos..]) else {
+                    let Some(off) = memchr::memchr(0xFF, self.buf.get(self.pos..).unwrap_or_default()) else {
                         self.drops.garbage_bytes += (self.buf.len() - self.pos) as u64;
                         self.pos = self.buf.len();
                         return None;
@@ -135,7 +135,7 @@ impl MjpegSplitter {
                     }
                 }
                 State::Entropy => {
-                    let found = memchr::memchr(0xFF, &self.buf[self.pos..]);
+                    let found = memchr::memchr(0xFF, self.buf.get(self.pos..).unwrap_or_default());
                     let Some(off) = found else {
                         self.pos = self.buf.len();
                         if self.pos - self.start > self.max_frame_size {
@@ -168,7 +168,7 @@ impl MjpegSplitter {
     }
 
     fn emit(&mut self, end: usize) -> Bytes {
-        let frame = Bytes::copy_from_slice(&self.buf[self.start..end]);
+        let frame = Bytes::copy_from_slice(self.buf.get(self.start..end).unwrap_or_default());
         self.pos = end;
         self.state = State::Soi;
         frame

@@ -19,10 +19,12 @@ fn mask_userinfo(text: &str) -> String {
         // but often are not ('#', '/', '?', even '@' occur), so the userinfo runs up to the
         // *last* '@' of the URL: over-masking a path is harmless, leaking a password is not.
         let end = tail.find(|c: char| matches!(c, '\'' | '"' | '<' | '>') || c.is_whitespace());
+        // Every index below comes from `find`/`rfind` or is the length of a prefix:
+        // slice-ok: character boundaries by construction.
         let authority = &tail[..end.unwrap_or(tail.len())];
         match authority.rfind('@') {
             Some(at) => {
-                let userinfo = &authority[..at];
+                let userinfo = &authority[..at]; // slice-ok: from rfind
                 match userinfo.split_once(':') {
                     Some((user, _)) => {
                         out.push_str(user);
@@ -30,11 +32,11 @@ fn mask_userinfo(text: &str) -> String {
                     }
                     None => out.push_str(userinfo),
                 }
-                out.push_str(&authority[at..]);
+                out.push_str(&authority[at..]); // slice-ok: from rfind
             }
             None => out.push_str(authority),
         }
-        rest = &tail[authority.len()..];
+        rest = &tail[authority.len()..]; // slice-ok: a prefix of tail
     }
     out.push_str(rest);
     out
@@ -44,15 +46,17 @@ fn mask_query_secrets(text: &str) -> String {
     let mut out = text.to_string();
     for key in ["token=", "password=", "pass="] {
         let mut from = 0;
+        // `from`, `pos`, `start`, `end` come from `find` or add the length of ASCII text to one:
+        // slice-ok: character boundaries by construction.
         while let Some(pos) = out[from..].find(key) {
             let start = from + pos + key.len();
             // Only a query parameter: preceded by ? or &.
-            let before = out[..from + pos].chars().last();
+            let before = out[..from + pos].chars().last(); // slice-ok: from find
             if !matches!(before, Some('?') | Some('&')) {
                 from = start;
                 continue;
             }
-            let end = out[start..].find(|c: char| c == '&' || c == '#' || c == '\'' || c == '"' || c.is_whitespace());
+            let end = out[start..].find(|c: char| c == '&' || c == '#' || c == '\'' || c == '"' || c.is_whitespace()); // slice-ok: from find
             let end = end.map(|e| start + e).unwrap_or(out.len());
             out.replace_range(start..end, "***");
             from = start + 3;

@@ -200,7 +200,8 @@ mod tests {
     fn multibyte_text_is_refused_not_sliced() {
         // The review's crash input (`from=2025-08-15T10:00:00%2Ba%E2%82%AC`, decoded): an
         // offset whose bytes end inside a three-byte character.
-        for bad in ["2025-08-15T10:00:00+a€", "2025-08-15T10:00:00.1€", "2025-08-15T10:00:0€", "€€€€-08-15T10:00:00Z"] {
+        for bad in ["2025-08-15T10:00:00+a€", "2025-08-15T10:00:00.1€", "2025-08-15T10:00:0€", "€€€€-08-15T10:00:00Z"]
+        {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
     }

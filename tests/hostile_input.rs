@@ -34,7 +34,11 @@ async fn still_standing(server: &Server, cam: &TestCamera, pids: &[u32], after: 
     assert_eq!(status.status, 200, "after {after}");
     assert_eq!(ffmpeg_pids_for(cam.port), pids, "after {after}: FFmpeg was restarted");
     let cam_status = server.camera_status("cam").await;
-    assert_eq!((cam_status["state"].as_str(), cam_status["restarts"].as_u64()), (Some("streaming"), Some(0)), "after {after}");
+    assert_eq!(
+        (cam_status["state"].as_str(), cam_status["restarts"].as_u64()),
+        (Some("streaming"), Some(0)),
+        "after {after}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -163,10 +167,45 @@ async fn a_thousand_random_requests_leave_it_standing() {
         seed
     };
     let pieces = [
-        "/cam", "/control", "/recordings", "/frames", "/hls", "/mp4", "/segments", "/export", "/jobs", "/sessions",
-        "/keep", "/timerange", "/1", "/-1", "/99999999999999999999", "/%E2%82%AC", "/%FF", "/..", "/.", "//",
-        "?from=", "?t1=", "&t2=", "&to=", "&limit=", "&tolerance=", "&token=", "2025-08-15T10:00:00", "+a%E2%82%AC",
-        "Z", ".9999", "0000", "9223372036854775807", "-", "%", "%2", "+", "&", "=",
+        "/cam",
+        "/control",
+        "/recordings",
+        "/frames",
+        "/hls",
+        "/mp4",
+        "/segments",
+        "/export",
+        "/jobs",
+        "/sessions",
+        "/keep",
+        "/timerange",
+        "/1",
+        "/-1",
+        "/99999999999999999999",
+        "/%E2%82%AC",
+        "/%FF",
+        "/..",
+        "/.",
+        "//",
+        "?from=",
+        "?t1=",
+        "&t2=",
+        "&to=",
+        "&limit=",
+        "&tolerance=",
+        "&token=",
+        "2025-08-15T10:00:00",
+        "+a%E2%82%AC",
+        "Z",
+        ".9999",
+        "0000",
+        "9223372036854775807",
+        "-",
+        "%",
+        "%2",
+        "+",
+        "&",
+        "=",
     ];
     let methods = ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"];
     for i in 0..1000 {

@@ -24,7 +24,12 @@ async fn heavy_400_viewers_and_1100_idle_connections_with_1024_open_files() {
     raise_own_limit();
     let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
     let cameras: Vec<(String, serde_json::Value)> = (0..4)
-        .map(|i| (format!("cam{i}"), camera_json(&format!("/cam{i}"), &cam.url("/cam"), json!({"ffmpeg": {"output_framerate": 5}}))))
+        .map(|i| {
+            (
+                format!("cam{i}"),
+                camera_json(&format!("/cam{i}"), &cam.url("/cam"), json!({"ffmpeg": {"output_framerate": 5}})),
+            )
+        })
         .collect();
     let refs: Vec<(&str, serde_json::Value)> = cameras.iter().map(|(id, c)| (id.as_str(), c.clone())).collect();
     let launch = Launch { nofile: Some(1024), ..Launch::default() };
@@ -52,7 +57,8 @@ async fn heavy_400_viewers_and_1100_idle_connections_with_1024_open_files() {
     let mut idle = Vec::new();
     for _ in 0..1100 {
         if let Ok(Ok(s)) =
-            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(("127.0.0.1", server.port))).await
+            tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(("127.0.0.1", server.port)))
+                .await
         {
             idle.push(s);
         }
@@ -76,9 +82,10 @@ async fn heavy_400_viewers_and_1100_idle_connections_with_1024_open_files() {
     // The flood ends: a normal client is served at once.
     drop(idle);
     let back = Instant::now();
-    let served = eventually(Duration::from_secs(10), async || {
-        matches!(server.try_request("GET", "/api/status", &[], None).await, Ok(r) if r.status == 200)
-    })
+    let served = eventually(
+        Duration::from_secs(10),
+        async || matches!(server.try_request("GET", "/api/status", &[], None).await, Ok(r) if r.status == 200),
+    )
     .await;
     assert!(served, "a normal client was served after the flood\n{}", server.log());
     eprintln!("served {:?} after the flood ended", back.elapsed());

@@ -10,7 +10,9 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn setup() -> (TestCamera, Server) {
     let cam = TestCamera::start(&["--width", "1280", "--height", "720", "--fps", "25"]).await;
-    let server = Server::start(json!({}), &[("cam", camera_json("/cam", &cam.url("/cam"), json!({})))]).await;
+    // Above the default of 100 viewers per camera: this is about serving many at once.
+    let config = json!({"server": {"max_viewers_per_camera": 400}});
+    let server = Server::start(config, &[("cam", camera_json("/cam", &cam.url("/cam"), json!({})))]).await;
     server.wait_streaming("cam", Duration::from_secs(20)).await;
     (cam, server)
 }

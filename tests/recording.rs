@@ -81,17 +81,13 @@ async fn keep_and_delete_sessions() {
 
     let kept = server.request("PUT", &format!("/cam/control/recordings/{id}/keep"), &[], None).await.json();
     assert_eq!(kept["data"]["keep"], true);
-    let unkept =
-        server.admin("PUT", &format!("/cam/control/recordings/{id}/keep"), Some(br#"{"keep": false}"#)).await;
+    let unkept = server.admin("PUT", &format!("/cam/control/recordings/{id}/keep"), Some(br#"{"keep": false}"#)).await;
     assert_eq!(unkept.json()["data"]["keep"], false);
 
     let deleted = server.admin("DELETE", &format!("/cam/control/recordings/sessions/{id}"), None).await;
     assert_eq!(deleted.status, 200, "{}", deleted.text());
     assert_eq!(server.get(&format!("/cam/control/recordings/{id}/frames")).await.status, 404);
-    assert_eq!(
-        server.admin("DELETE", &format!("/cam/control/recordings/sessions/{id}"), None).await.status,
-        404
-    );
+    assert_eq!(server.admin("DELETE", &format!("/cam/control/recordings/sessions/{id}"), None).await.status, 404);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

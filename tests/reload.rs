@@ -128,7 +128,8 @@ async fn heavy_sighup_adds_changes_and_removes_cameras_while_others_stream_on() 
     // A broken file leaves the camera running as it was, and says so.
     std::fs::write(server.dir.0.join("cameras/other.json"), "{ broken").unwrap();
     sighup(&server);
-    let s = until(&server, "the broken file is reported", |s| !s["invalid_cameras"].as_array().unwrap().is_empty()).await;
+    let s =
+        until(&server, "the broken file is reported", |s| !s["invalid_cameras"].as_array().unwrap().is_empty()).await;
     assert_eq!(s["invalid_cameras"][0]["id"], "other");
     assert_eq!(s["invalid_cameras"][0]["running_previous_version"], true);
     assert_eq!(cam_field(&s, "other", "state"), "streaming");

@@ -140,6 +140,7 @@ async fn malformed_commands_get_errors_and_the_connection_stays() {
         (json!({"cmd": "speed", "speed": 20}), 400, "outside"),
         (json!({"cmd": "speed", "speed": "fast"}), 400, "number"),
         (json!({"cmd": "goto"}), 400, "\"timestamp\" is required"),
+        (json!({"cmd": "goto", "timestamp": "2025-08-15T10:00:00+a€"}), 400, "not a valid time"),
         (json!({"cmd": "pause"}), 409, "no replay"),
     ];
     for (cmd, code, needle) in cases {

@@ -39,7 +39,11 @@ fn destructive(id: i64) -> Vec<(&'static str, String, Option<&'static [u8]>)> {
     vec![
         ("PUT", format!("/cam/control/recordings/{id}/keep"), Some(br#"{"keep": false}"#)),
         ("DELETE", format!("/cam/control/recordings/hls/sessions/{id}"), None),
-        ("DELETE", format!("/cam/control/recordings/hls/timerange?t1=2000-01-01T00:00:00Z&t2=2100-01-01T00:00:00Z"), None),
+        (
+            "DELETE",
+            "/cam/control/recordings/hls/timerange?t1=2000-01-01T00:00:00Z&t2=2100-01-01T00:00:00Z".into(),
+            None,
+        ),
         ("DELETE", "/cam/control/recordings/mp4/segments/cam_20000101_000000.mp4".into(), None),
         ("DELETE", format!("/cam/control/recordings/mp4/segments?{range}"), None),
         ("DELETE", "/cam/control/recordings/mp4/export/jobs/1".into(), None),
@@ -72,7 +76,8 @@ async fn every_destructive_route_needs_the_admin_token() {
     assert_eq!(s["data"]["count"], 1);
 
     // Viewers may protect; the admin may do all of it.
-    let keep = server.request("PUT", &format!("/cam/control/recordings/{id}/keep"), &[("Authorization", &viewer)], None).await;
+    let keep =
+        server.request("PUT", &format!("/cam/control/recordings/{id}/keep"), &[("Authorization", &viewer)], None).await;
     assert_eq!(keep.status, 200, "{}", keep.text());
     for (method, path, body) in destructive(id) {
         let r = server.admin(method, &path, body).await;
@@ -140,7 +145,12 @@ async fn guessing_locks_the_address_out_and_the_log_names_it_never_the_token() {
 async fn cors_offers_deleting_only_to_a_configured_origin() {
     let (_cam, server, _) = setup(json!({})).await;
     let preflight = server
-        .request("OPTIONS", "/cam/control/recordings/sessions/1", &[("Origin", "http://evil.example"), ("Access-Control-Request-Method", "DELETE")], None)
+        .request(
+            "OPTIONS",
+            "/cam/control/recordings/sessions/1",
+            &[("Origin", "http://evil.example"), ("Access-Control-Request-Method", "DELETE")],
+            None,
+        )
         .await;
     let methods = preflight.header("access-control-allow-methods").unwrap_or("");
     assert!(!methods.contains("DELETE"), "{methods}");

@@ -221,7 +221,8 @@ async fn range_requests_are_exact_and_path_traversal_is_refused() {
     let del = server.admin("DELETE", &format!("/cam/control/recordings/mp4/segments/{name}"), None).await;
     assert_eq!(del.status, 200);
     assert_eq!(server.get(&format!("/cam/control/recordings/mp4/segments/{name}")).await.status, 404);
-    let bulk = server.admin("DELETE", "/cam/control/recordings/mp4/segments?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z", None)
+    let bulk = server
+        .admin("DELETE", "/cam/control/recordings/mp4/segments?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z", None)
         .await;
     assert_eq!(bulk.status, 200, "{}", bulk.text());
     assert_eq!(server.get("/cam/control/recordings/mp4/segments").await.json()["data"]["count"], 0);
@@ -373,8 +374,8 @@ async fn hls_segments_are_deleted_by_session_and_by_time_range() {
         |s: &serde_json::Value| format!("/cam/control/recordings/spans?from={}&to={}", s["start_ms"], s["end_ms"]);
     assert!(!server.get(&spans(&first)).await.json()["data"]["spans"].as_array().unwrap().is_empty());
 
-    let r = server.admin("DELETE", &format!("/cam/control/recordings/hls/sessions/{}", first["session_id"]), None)
-        .await;
+    let r =
+        server.admin("DELETE", &format!("/cam/control/recordings/hls/sessions/{}", first["session_id"]), None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(r.json()["data"]["deleted_segments"].as_u64().unwrap() >= 2);
     assert!(
@@ -387,8 +388,7 @@ async fn hls_segments_are_deleted_by_session_and_by_time_range() {
     );
 
     let (t1, t2) = (second["start_time"].as_str().unwrap(), second["end_time"].as_str().unwrap());
-    let r =
-        server.admin("DELETE", &format!("/cam/control/recordings/hls/timerange?t1={t1}&t2={t2}"), None).await;
+    let r = server.admin("DELETE", &format!("/cam/control/recordings/hls/timerange?t1={t1}&t2={t2}"), None).await;
     assert_eq!(r.status, 200, "{}", r.text());
     // A range delete removes the segments that start inside it; one already running at t1 stays.
     let left = server.get(&format!("/cam/control/recordings/hls/timerange?t1={t1}&t2={t2}")).await;

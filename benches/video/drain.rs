@@ -17,11 +17,11 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use panelcam::util::now_ms;
-use panelcam::video::mp4file::Mp4Assembler;
 use panelcam::store::outbox::{Item, Kind, NewItem, Outbox};
 use panelcam::store::pg::Central;
 use panelcam::store::segment::{Mp4Meta, sha256_hex};
+use panelcam::util::now_ms;
+use panelcam::video::mp4file::Mp4Assembler;
 use panelcam::video::segment::SpoolSegment;
 
 use crate::common::{DiskDir, mb};
@@ -160,7 +160,8 @@ fn queue_backlog(
         item.expect("queue an MP4 file").expect("room in the outbox")
     };
     let init_sha = sha256_hex(&std::fs::read(init).unwrap());
-    let mut items = vec![outbox.enqueue(new(Kind::Init, 0, 0, None, None), init).expect("queue the init segment").expect("room")];
+    let mut items =
+        vec![outbox.enqueue(new(Kind::Init, 0, 0, None, None), init).expect("queue the init segment").expect("room")];
     let mut assembler = mp4_dir.map(|d| Mp4Assembler::new(CAMERA, d, MP4_WINDOW_MS as f64 / 60_000.0));
     let mut start_ms = t0;
     for (i, (path, duration_ms, size)) in segments.iter().enumerate() {

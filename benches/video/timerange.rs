@@ -23,9 +23,9 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use panelcam::util::now_ms;
 use panelcam::store::local::LocalIndex;
 use panelcam::store::segment::{HlsMeta, sha256_hex};
+use panelcam::util::now_ms;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -125,7 +125,7 @@ impl Camera {
             camera.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(recorder);
         }
         if let Some(v) = &video
-            && let Err(e) = v.start(frames.clone())
+            && let Err(e) = v.start(frames.clone().map(|f| f as Arc<dyn crate::video::pipeline::Sessions>))
         {
             tracing::error!(camera = %config.id, "cannot start the video pipeline: {e}");
         }

@@ -138,7 +138,7 @@ impl Supervisor {
             tokio::select! {
                 read = stdout.read(&mut buf) => match read {
                     Ok(0) => return (Some("FFmpeg exited".into()), frames),
-                    Ok(n) => splitter.push(&buf[..n]),
+                    Ok(n) => splitter.push(buf.get(..n).unwrap_or_default()),
                     Err(e) => return (Some(format!("reading FFmpeg output failed: {e}")), frames),
                 },
                 _ = &mut timeout => {

@@ -162,7 +162,8 @@ impl Default for PtzConfig {
 }
 
 /// Said wherever a PTZ section is enabled: accepted settings must take effect or say why not.
-pub const NOT_YET_PTZ: &str = "PTZ control is not implemented in this version of panelcam; the camera streams, but cannot be moved";
+pub const NOT_YET_PTZ: &str =
+    "PTZ control is not implemented in this version of panelcam; the camera streams, but cannot be moved";
 
 /// URL segments that belong to the server, not to a camera.
 pub const RESERVED_PATHS: &[&str] = &["dashboard", "api", "admin", "assets", "health", "metrics", "favicon.ico"];
@@ -253,7 +254,6 @@ impl RecordingConfig {
         r.pre_event_seconds = o.pre_event_seconds.unwrap_or(r.pre_event_seconds);
         r
     }
-
 }
 
 fn check_path(s: &Section, raw: &str) -> Option<String> {

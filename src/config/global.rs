@@ -283,7 +283,10 @@ fn read_server(s: &Section) -> ServerConfig {
         );
     }
     if server.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
-        s.ctx().warn(&s.field("admin_token"), "is shorter than 16 characters; it allows deleting recordings, use a long random one");
+        s.ctx().warn(
+            &s.field("admin_token"),
+            "is shorter than 16 characters; it allows deleting recordings, use a long random one",
+        );
     }
     s.finish();
     server

@@ -85,8 +85,7 @@ impl Denied {
     }
 }
 
-pub const NO_ADMIN_TOKEN: &str =
-    "admin actions are disabled: no server.admin_token is set in config.json";
+pub const NO_ADMIN_TOKEN: &str = "admin actions are disabled: no server.admin_token is set in config.json";
 const ADMIN_NEEDED: &str = "this needs the admin token (server.admin_token) as Authorization: Bearer";
 const TOKEN_NEEDED: &str = "this camera requires a token (?token= or Authorization: Bearer)";
 const TOKEN_WRONG: &str = "the token is not valid for this camera";

@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::header::HeaderValue;
 use hyper::{Request, StatusCode};
@@ -14,7 +13,7 @@ use serde_json::{Value, json};
 
 use super::auth::Grant;
 use super::errors::store_error;
-use super::params::{TimeRange, parse_id, shown};
+use super::params::{TimeRange, parse_id, read_json, shown};
 use super::query::{percent_decode, query_param};
 use super::response::{self, Resp};
 use super::route::ControlRoute;
@@ -50,18 +49,22 @@ pub async fn handle(
             Ok(store) => start(&store, req).await.map(response::success),
             Err(e) => Err(e),
         },
-        RecordingStop => with_frames(camera, |s| async move {
-            let s = s.stop_session().await?;
-            Ok(json!({"session_id": s.id, "message": "Recording stopped", "session": s.to_json()}))
-        })
-        .await,
-        RecordingActive => with_frames(camera, |s| async move {
-            Ok(match s.active() {
-                Some(a) => json!({"active": true, "session_id": a.id, "session": a.to_json()}),
-                None => json!({"active": false, "session_id": null, "session": null}),
+        RecordingStop => {
+            with_frames(camera, |s| async move {
+                let s = s.stop_session().await?;
+                Ok(json!({"session_id": s.id, "message": "Recording stopped", "session": s.to_json()}))
             })
-        })
-        .await,
+            .await
+        }
+        RecordingActive => {
+            with_frames(camera, |s| async move {
+                Ok(match s.active() {
+                    Some(a) => json!({"active": true, "session_id": a.id, "session": a.to_json()}),
+                    None => json!({"active": false, "session_id": null, "session": null}),
+                })
+            })
+            .await
+        }
         RecordingSize => with_frames(camera, |s| async move { Ok(s.size().await?.to_json()) }).await,
         Sessions => with_frames(camera, |s| async move { sessions(&s, &query).await }).await,
         SessionFrames(id) => with_frames(camera, |s| async move { session_frames(&s, id, &query).await }).await,
@@ -69,11 +72,13 @@ pub async fn handle(
             Ok(store) => frame_at(&store, ts, &query).await,
             Err(e) => Err(e),
         },
-        DeleteSession(id) => with_frames(camera, |s| async move {
-            let s = s.delete_session(parse_id(id)?).await?;
-            Ok(json!({"session_id": s.id, "message": "Session deleted", "frames_deleted": s.frame_count}))
-        })
-        .await,
+        DeleteSession(id) => {
+            with_frames(camera, |s| async move {
+                let s = s.delete_session(parse_id(id)?).await?;
+                Ok(json!({"session_id": s.id, "message": "Session deleted", "frames_deleted": s.frame_count}))
+            })
+            .await
+        }
         Keep(id) => match frames(camera, false) {
             Ok(store) => keep(&store, id, grant, req).await,
             Err(e) => Err(e),
@@ -113,19 +118,6 @@ where
     Fut: std::future::Future<Output = Result<Value, StoreError>>,
 {
     f(frames(camera, false)?).await.map(response::success)
-}
-
-/// Reads a small JSON body; `None` when there is none.
-pub async fn read_json(req: &mut Request<Incoming>, max: usize) -> Result<Option<Value>, StoreError> {
-    let body = Limited::new(req.body_mut(), max)
-        .collect()
-        .await
-        .map_err(|_| StoreError::Invalid(format!("request body larger than {max} bytes")))?
-        .to_bytes();
-    if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    serde_json::from_slice(&body).map(Some).map_err(|e| StoreError::Invalid(format!("request body is not JSON: {e}")))
 }
 
 async fn start(store: &FrameStore, req: &mut Request<Incoming>) -> Result<Value, StoreError> {
@@ -177,7 +169,11 @@ async fn session_frames(store: &FrameStore, id: &str, query: &str) -> Result<Val
     let end = session.end_ms.unwrap_or_else(now_ms).max(session.last_frame_ms.unwrap_or(0));
     // Without an explicit end, a listing covers at most the first 24 h from `from`.
     let start = super::params::time_param(query, "from")?.unwrap_or(session.start_ms);
-    let r = TimeRange::optional(query, ("from", "to"), (session.start_ms, end.min(start.saturating_add(MAX_FRAME_LIST_SPAN_MS))))?;
+    let r = TimeRange::optional(
+        query,
+        ("from", "to"),
+        (session.start_ms, end.min(start.saturating_add(MAX_FRAME_LIST_SPAN_MS))),
+    )?;
     // The span asked for (or, without from/to, the session's own length) is what counts:
     // a client asking for years must learn to page, not get a silently clipped answer.
     if r.span_ms() > MAX_FRAME_LIST_SPAN_MS {
@@ -189,7 +185,10 @@ async fn session_frames(store: &FrameStore, id: &str, query: &str) -> Result<Val
     let limit = match query_param(query, "limit") {
         None => DEFAULT_FRAME_LIST_LIMIT,
         Some(raw) => raw.parse::<usize>().ok().filter(|n| (1..=MAX_FRAME_LIST_LIMIT).contains(n)).ok_or_else(|| {
-            StoreError::Invalid(format!("`limit` must be a number from 1 to {MAX_FRAME_LIST_LIMIT}, got \"{}\"", shown(&raw)))
+            StoreError::Invalid(format!(
+                "`limit` must be a number from 1 to {MAX_FRAME_LIST_LIMIT}, got \"{}\"",
+                shown(&raw)
+            ))
         })?,
     };
     let (session, frames, more) = store.session_frames(id, r.from, r.to, limit).await?;
@@ -232,4 +231,3 @@ fn frame_response(ts: i64, jpeg: Bytes) -> Resp {
     h.insert("x-frame-time-ms", HeaderValue::from(ts));
     r
 }
-

@@ -5,9 +5,8 @@ use hyper::Request;
 use hyper::body::Incoming;
 use serde_json::{Value, json};
 
-use super::control::read_json;
 use super::files::{range_header, serve_file};
-use super::params::shown;
+use super::params::{read_json, shown};
 use super::response::{self, Resp};
 use super::video::video_of;
 use crate::camera::Camera;
@@ -46,12 +45,19 @@ pub async fn jobs(registry: &Registry, camera: &Camera) -> Result<Resp, StoreErr
 }
 
 pub fn job(registry: &Registry, camera: &Camera, id: &str) -> Result<Resp, StoreError> {
-    let job =
-        registry.exports.get(&camera.id(), job_id(id)?).ok_or_else(|| StoreError::NotFound(format!("no export job {id}")))?;
+    let job = registry
+        .exports
+        .get(&camera.id(), job_id(id)?)
+        .ok_or_else(|| StoreError::NotFound(format!("no export job {id}")))?;
     Ok(response::success(job.to_json()))
 }
 
-pub async fn download(registry: &Registry, camera: &Camera, id: &str, req: &Request<Incoming>) -> Result<Resp, StoreError> {
+pub async fn download(
+    registry: &Registry,
+    camera: &Camera,
+    id: &str,
+    req: &Request<Incoming>,
+) -> Result<Resp, StoreError> {
     registry.exports.expire().await;
     let job = registry
         .exports

@@ -77,7 +77,13 @@ const DB_CHUNK: u64 = 1 << 20;
 
 /// Streams `[start, start+len)` of a database-held recording in chunks fetched by `fetch`
 /// (200 or 206 with the right headers), so a large file never sits in memory whole.
-pub fn serve_chunked<F, Fut>(total: u64, content_type: &'static str, range: Option<&str>, download: Option<&str>, fetch: F) -> Resp
+pub fn serve_chunked<F, Fut>(
+    total: u64,
+    content_type: &'static str,
+    range: Option<&str>,
+    download: Option<&str>,
+    fetch: F,
+) -> Resp
 where
     F: Fn(u64, u64) -> Fut + Send + 'static,
     Fut: std::future::Future<Output = std::io::Result<Bytes>> + Send,

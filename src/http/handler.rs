@@ -106,7 +106,13 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
 
 /// Answers a refused request: logged with the client's address and the path (never a
 /// token: the query is left out), counted towards the address's lockout.
-fn refuse(registry: &Registry, lockouts: &Lockouts, req: &Request<Incoming>, peer: Option<std::net::SocketAddr>, denied: Denied) -> Resp {
+fn refuse(
+    registry: &Registry,
+    lockouts: &Lockouts,
+    req: &Request<Incoming>,
+    peer: Option<std::net::SocketAddr>,
+    denied: Denied,
+) -> Resp {
     let (status, message) = match denied {
         Denied::Unauthorized(m) => (StatusCode::UNAUTHORIZED, m),
         Denied::Forbidden(m) => (StatusCode::FORBIDDEN, m),

@@ -57,7 +57,12 @@ impl Drop for ConnSlot {
 #[derive(Clone, Copy, Debug)]
 pub struct Peer(pub SocketAddr);
 
-pub async fn serve(registry: Arc<Registry>, listener: TcpListener, max_connections: usize, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    registry: Arc<Registry>,
+    listener: TcpListener,
+    max_connections: usize,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let limit = Arc::new(Semaphore::new(max_connections));
     registry.status.max_connections.store(max_connections as u64, Relaxed);
     let lockouts =

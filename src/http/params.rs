@@ -1,16 +1,20 @@
 //! Typed request parameters: ids, times and time ranges from query strings, each a pure
 //! function returning what was wrong (named after the parameter) instead of panicking.
 
+use http_body_util::{BodyExt, Limited};
+use hyper::Request;
+use hyper::body::Incoming;
+use serde_json::Value;
+
 use crate::store::StoreError;
 use crate::util::{MAX_TIME_MS, MIN_TIME_MS, iso_ms, parse_time};
 
 use super::query::query_param;
 
 pub fn parse_id(raw: &str) -> Result<i64, StoreError> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| StoreError::Invalid(format!("session id must be a positive whole number, got \"{}\"", shown(raw))))
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        StoreError::Invalid(format!("session id must be a positive whole number, got \"{}\"", shown(raw)))
+    })
 }
 
 /// What a client sent, cut to a readable length for an error message.
@@ -30,6 +34,19 @@ pub fn time_param(query: &str, key: &str) -> Result<Option<i64>, StoreError> {
             .map(Some)
             .map_err(|e| StoreError::Invalid(format!("`{key}`: {e}, got \"{}\"", shown(&raw)))),
     }
+}
+
+/// Reads a small JSON body; `None` when there is none.
+pub async fn read_json(req: &mut Request<Incoming>, max: usize) -> Result<Option<Value>, StoreError> {
+    let body = Limited::new(req.body_mut(), max)
+        .collect()
+        .await
+        .map_err(|_| StoreError::Invalid(format!("request body larger than {max} bytes")))?
+        .to_bytes();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&body).map(Some).map_err(|e| StoreError::Invalid(format!("request body is not JSON: {e}")))
 }
 
 /// A time range `[from, to]` with `from <= to`, both between 1970 and 9999 (so its length

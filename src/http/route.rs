@@ -200,7 +200,8 @@ impl<'a> ControlRoute<'a> {
     ) -> Result<Route<'a>, RouteError> {
         use ControlRoute::*;
         let one = |methods: &'static [Method], r| by_method(method, &[(methods, wrap(r))]);
-        let get_or_delete = |get_route, delete_route| by_method(method, &[(GET, wrap(get_route)), (DELETE, wrap(delete_route))]);
+        let get_or_delete =
+            |get_route, delete_route| by_method(method, &[(GET, wrap(get_route)), (DELETE, wrap(delete_route))]);
         match rest {
             ["recording", "start"] => one(POST, RecordingStart),
             ["recording", "stop"] => one(POST, RecordingStop),

@@ -94,7 +94,10 @@ fn check_mp4_name(name: &str) -> Result<(), StoreError> {
     if is_safe_name(name) && name.ends_with(".mp4") {
         Ok(())
     } else {
-        Err(StoreError::Invalid(format!("\"{}\" is not an MP4 segment name like cam1_20240819_140000.mp4", shown(name))))
+        Err(StoreError::Invalid(format!(
+            "\"{}\" is not an MP4 segment name like cam1_20240819_140000.mp4",
+            shown(name)
+        )))
     }
 }
 
@@ -178,7 +181,8 @@ pub async fn list_mp4(camera: &Camera, query: &str) -> Result<Resp, StoreError> 
 /// Serves one MP4 segment with byte ranges from wherever it is stored.
 async fn serve_mp4(video: &VideoCamera, name: &str, range: Option<&str>, download: bool) -> Result<Resp, StoreError> {
     let as_download = download.then_some(name);
-    let source = video.store.mp4_source(name).await?.ok_or_else(|| StoreError::NotFound(format!("no MP4 segment {name}")))?;
+    let source =
+        video.store.mp4_source(name).await?.ok_or_else(|| StoreError::NotFound(format!("no MP4 segment {name}")))?;
     Ok(match source {
         Mp4Source::File(path) => serve_file(&path, "video/mp4", range, as_download).await,
         Mp4Source::LocalBlob { size, .. } | Mp4Source::Central { size, .. } => {

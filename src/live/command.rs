@@ -52,7 +52,7 @@ impl<'de> Deserialize<'de> for Time {
             Raw::Ms(ms) => check_time(ms).map_err(|e| de::Error::custom(format!("{ms}: {e}")))?,
             Raw::Text(s) => parse_time(&s).map_err(|e| {
                 let shown: String = s.chars().take(40).collect();
-                de::Error::custom(format!("\"{shown}\": {e}"))
+                de::Error::custom(format!("\"{shown}\" is not a valid time ({e})"))
             })?,
             Raw::Other(v) => {
                 return Err(de::Error::custom(format!("expected an ISO time or Unix milliseconds, found {v}")));
@@ -68,16 +68,34 @@ const MAX_COMMAND: usize = 4096;
 pub const COMMAND_HELP: &str =
     "commands are JSON objects like {\"cmd\":\"live\"}; cmd is start, stop, speed, live, goto, pause, resume or step";
 
+const NAMES: &str = "start, stop, speed, live, goto, pause, resume or step";
+
 /// Decodes one message. The error says what was wrong, for the client.
 pub fn parse(raw: &[u8]) -> Result<Command, String> {
     if raw.len() > MAX_COMMAND {
         return Err(format!("command of {} bytes is too long (at most {MAX_COMMAND})", raw.len()));
     }
-    serde_json::from_slice::<Command>(raw).map_err(|e| {
-        let detail = e.to_string();
-        let detail: String = detail.chars().take(200).collect();
-        format!("{COMMAND_HELP} ({detail})")
-    })
+    serde_json::from_slice::<Command>(raw).map_err(explain)
+}
+
+/// serde's message in the control channel's words.
+fn explain(e: serde_json::Error) -> String {
+    let full = e.to_string();
+    // "… at line 1 column 12" says nothing to a client sending one line.
+    let m = full.rsplit_once(" at line ").map_or(full.as_str(), |(m, _)| m);
+    let quoted = |prefix: &str| m.strip_prefix(prefix).and_then(|rest| rest.split('`').next());
+    let text = if let Some(name) = quoted("unknown variant `") {
+        format!("unknown command \"{}\"; expected {NAMES}", name.chars().take(40).collect::<String>())
+    } else if m == "missing field `cmd`" {
+        format!("missing \"cmd\"; expected {NAMES}")
+    } else if let Some(field) = quoted("missing field `") {
+        format!("\"{field}\" is required")
+    } else if m.contains("expected internally tagged enum") || e.is_syntax() || e.is_eof() {
+        COMMAND_HELP.to_string()
+    } else {
+        m.replace("expected f64", "expected a number").replace("expected i64", "expected a whole number")
+    };
+    text.chars().take(300).collect()
 }
 
 #[cfg(test)]
@@ -111,13 +129,13 @@ mod tests {
     #[test]
     fn refuses_with_a_reason() {
         for (text, says) in [
-            (r#"{"cmd":"fly"}"#, "unknown variant"),
-            (r#"{"from":"x"}"#, "missing field `cmd`"),
-            (r#"{"cmd":"start"}"#, "missing field `from`"),
-            (r#"{"cmd":"start","from":"2025-08-15T10:00:00+a€"}"#, "expected a time"),
+            (r#"{"cmd":"fly"}"#, "unknown command \"fly\""),
+            (r#"{"from":"x"}"#, "missing \"cmd\""),
+            (r#"{"cmd":"start"}"#, "\"from\" is required"),
+            (r#"{"cmd":"start","from":"2025-08-15T10:00:00+a€"}"#, "not a valid time"),
             (r#"{"cmd":"goto","timestamp":-9223372036854775808}"#, "outside the supported times"),
             (r#"{"cmd":"goto","timestamp":[1]}"#, "expected an ISO time"),
-            (r#"{"cmd":"speed","speed":"fast"}"#, "invalid type"),
+            (r#"{"cmd":"speed","speed":"fast"}"#, "expected a number"),
             ("[1,2]", "commands are JSON objects"),
             ("not json", "commands are JSON objects"),
         ] {

@@ -6,8 +6,7 @@ pub mod control;
 pub mod stream;
 
 /// An accepted WebSocket.
-pub type Socket =
-    tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
+pub type Socket = tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;
 
 /// Close code for "this camera is gone or restarting": 1001 (going away) when removed,
 /// 1012 (service restart) otherwise; the reason text says which.

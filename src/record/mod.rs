@@ -244,8 +244,15 @@ impl FrameStore {
 
 fn truncate(s: &str, n: usize) -> &str {
     match s.char_indices().nth(n) {
-        Some((i, _)) => &s[..i],
+        Some((i, _)) => &s[..i], // slice-ok: `i` comes from char_indices, a character boundary
         None => s,
+    }
+}
+
+/// Video recording keeps segments for the session recorded here.
+impl crate::video::pipeline::Sessions for FrameStore {
+    fn active_session(&self) -> Option<crate::video::pipeline::ActiveSession> {
+        self.active().map(|s| crate::video::pipeline::ActiveSession { id: s.id, start_ms: s.start_ms })
     }
 }
 

@@ -94,8 +94,9 @@ pub fn session_frames(
     let mut stmt = c.prepare_cached(
         "SELECT ts_ms, length(jpeg) FROM frames WHERE session_id = ?3 AND ts_ms >= ?1 AND ts_ms <= ?2 ORDER BY ts_ms LIMIT ?4",
     )?;
-    let rows = stmt
-        .query_map(params![from, to, s.id, limit as i64 + 1], |r| Ok(FrameEntry { ts_ms: r.get(0)?, size: r.get(1)? }))?;
+    let rows = stmt.query_map(params![from, to, s.id, limit as i64 + 1], |r| {
+        Ok(FrameEntry { ts_ms: r.get(0)?, size: r.get(1)? })
+    })?;
     let mut frames: Vec<FrameEntry> = rows.collect::<Result<_, _>>()?;
     let more = frames.len() > limit;
     frames.truncate(limit);

@@ -301,9 +301,9 @@ impl Writer {
                 let result = self.conn.execute("UPDATE sessions SET keep = ?2 WHERE id = ?1", params![id, keep]);
                 let answer = match result {
                     Ok(0) => Err(StoreError::NotFound(format!("no recording session {id}"))),
-                    Ok(_) => self.session(id).and_then(|s| {
-                        s.ok_or_else(|| StoreError::NotFound(format!("no recording session {id}")))
-                    }),
+                    Ok(_) => self
+                        .session(id)
+                        .and_then(|s| s.ok_or_else(|| StoreError::NotFound(format!("no recording session {id}")))),
                     Err(e) => Err(e.into()),
                 };
                 if let Ok(s) = &answer {

@@ -162,7 +162,8 @@ impl Registry {
             }
         }
         for r in &set.rejected {
-            let what = if self.camera(&r.id).is_some() { "camera keeps running as it was" } else { "camera not started" };
+            let what =
+                if self.camera(&r.id).is_some() { "camera keeps running as it was" } else { "camera not started" };
             for p in &r.problems {
                 warn!(camera = %r.id, "{p}");
             }

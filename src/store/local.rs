@@ -188,8 +188,9 @@ impl LocalIndex {
                 if n == 0 {
                     break;
                 }
-                blob.write_all(buf.get(..n).unwrap_or_default())
-                    .map_err(|e| StoreError::Database(format!("{}: {e} (file larger than indexed?)", file.display())))?;
+                blob.write_all(buf.get(..n).unwrap_or_default()).map_err(|e| {
+                    StoreError::Database(format!("{}: {e} (file larger than indexed?)", file.display()))
+                })?;
             }
         }
         tx.commit()?;
@@ -326,6 +327,32 @@ mod tests {
             .with(|c| c.query_row("EXPLAIN QUERY PLAN SELECT start_ms, duration_ms, init_sha256, session_id, size FROM hls_segments WHERE start_ms >= 0 AND start_ms < 10", [], |r| r.get(3)))
             .unwrap();
         assert!(plan.contains("COVERING INDEX"), "listings never touch segment data: {plan}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn deletes_leave_the_vacuum_to_later_steps() {
+        let dir = std::env::temp_dir().join(format!("panelcam-local-vacuum-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let idx = LocalIndex::open(&dir.join("segments.db")).unwrap();
+        idx.put_init("aa", b"init").unwrap();
+        let data = vec![1u8; 300_000];
+        for i in 0..20 {
+            let m =
+                HlsMeta { start_ms: i * 6000, duration_ms: 6000, init_sha256: "aa".into(), session_id: None, size: 0 };
+            idx.put_hls(&m, &data).unwrap();
+        }
+        idx.delete_hls(0, i64::MAX, &Kept::none()).unwrap();
+        let free = |idx: &LocalIndex| {
+            idx.with(|c| c.pragma_query_value(None, "freelist_count", |r| r.get::<_, i64>(0))).unwrap()
+        };
+        let before = free(&idx);
+        assert!(before > 64, "the delete returned nothing yet (the recording path did not vacuum): {before}");
+        let left = idx.vacuum_step(64).unwrap();
+        assert_eq!(free(&idx), before - 64);
+        assert_eq!(left, before - 64);
+        while idx.vacuum_step(64).unwrap() > 0 {}
+        assert_eq!(free(&idx), 0);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -527,8 +527,9 @@ impl Outbox {
             }
         }
         // Items the server keeps refusing go behind the others instead of blocking them.
-        let sql =
-            format!("SELECT {COLUMNS} FROM items WHERE state = 'ready' ORDER BY min(attempts, 3), start_ms, id LIMIT 1");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM items WHERE state = 'ready' ORDER BY min(attempts, 3), start_ms, id LIMIT 1"
+        );
         Ok(c.query_row(&sql, [], item_row).optional()?)
     }
 
@@ -569,8 +570,7 @@ impl Outbox {
 
     pub fn pending_named(&self, camera: &str, name: &str) -> Result<Option<Item>, StoreError> {
         let c = self.lock();
-        let sql =
-            format!("SELECT {COLUMNS} FROM items WHERE camera = ?1 AND name = ?2 AND state = 'ready' LIMIT 1");
+        let sql = format!("SELECT {COLUMNS} FROM items WHERE camera = ?1 AND name = ?2 AND state = 'ready' LIMIT 1");
         Ok(c.query_row(&sql, params![camera, name], item_row).optional()?)
     }
 

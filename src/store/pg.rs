@@ -165,11 +165,8 @@ async fn ensure_schema(client: &Client, panel: &str) -> Result<(), PgError> {
         .await
         .map_err(failed)?;
     let result = async {
-        let version: Option<i32> = client
-            .query_one("SELECT max(version) FROM panelcam_schema", &[])
-            .await
-            .map_err(failed)?
-            .get(0);
+        let version: Option<i32> =
+            client.query_one("SELECT max(version) FROM panelcam_schema", &[]).await.map_err(failed)?.get(0);
         // Tables without a version row: a version 1 database whose row was never written.
         let tables: bool =
             client.query_one("SELECT to_regclass('hls_segments') IS NOT NULL", &[]).await.map_err(failed)?.get(0);
@@ -190,7 +187,9 @@ async fn ensure_schema(client: &Client, panel: &str) -> Result<(), PgError> {
         }
         if version != Some(SCHEMA_VERSION) {
             client
-                .batch_execute(&format!("DELETE FROM panelcam_schema; INSERT INTO panelcam_schema VALUES ({SCHEMA_VERSION});"))
+                .batch_execute(&format!(
+                    "DELETE FROM panelcam_schema; INSERT INTO panelcam_schema VALUES ({SCHEMA_VERSION});"
+                ))
                 .await
                 .map_err(failed)?;
         }

@@ -204,7 +204,9 @@ impl VideoStore {
             if let Some(meta) = local.run(move |l| l.mp4(&n)).await? {
                 return Ok(Some(match meta.path {
                     Some(path) => Mp4Source::File(path),
-                    None => Mp4Source::LocalBlob { local: local.clone(), start_ms: meta.start_ms, size: meta.size as u64 },
+                    None => {
+                        Mp4Source::LocalBlob { local: local.clone(), start_ms: meta.start_ms, size: meta.size as u64 }
+                    }
                 }));
             }
         }

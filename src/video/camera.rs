@@ -9,9 +9,8 @@ use serde_json::{Value, json};
 use tracing::{info, warn};
 
 use super::mp4file::Mp4Assembler;
-use super::pipeline::{Pipeline, Stores, VideoStats, deliver_mp4};
+use super::pipeline::{Pipeline, Sessions, Stores, VideoStats, deliver_mp4};
 use crate::config::{CameraConfig, DatabaseType, Mp4Storage, RecordingConfig};
-use crate::record::FrameStore;
 use crate::store::local::LocalIndex;
 use crate::store::outbox::Outbox;
 use crate::store::pg::Central;
@@ -138,7 +137,7 @@ impl VideoCamera {
         }
     }
 
-    pub fn start(&self, sessions: Option<Arc<FrameStore>>) -> Result<(), String> {
+    pub fn start(&self, sessions: Option<Arc<dyn Sessions>>) -> Result<(), String> {
         let pipeline = Pipeline {
             camera: self.camera.clone(),
             spool: self.spool.clone(),

@@ -130,7 +130,10 @@ impl Exports {
             return Err(StoreError::Invalid("`to` must be after `from`".into()));
         }
         if span > MAX_EXPORT_MS {
-            return Err(StoreError::Invalid(format!("an export covers at most 24 h; asked for {} h", span / 3_600_000)));
+            return Err(StoreError::Invalid(format!(
+                "an export covers at most 24 h; asked for {} h",
+                span / 3_600_000
+            )));
         }
         let active = self.jobs().values().filter(|j| matches!(j.state, JobState::Queued | JobState::Running)).count();
         if active >= MAX_JOBS {

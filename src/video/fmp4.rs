@@ -40,8 +40,9 @@ pub fn boxes_in(data: &[u8], from: usize, to: usize) -> Result<Vec<BoxRange>, Bo
         if to - at < 8 {
             return Err(BoxError::Truncated { complete: at });
         }
-        let size32 = u32::from_be_bytes([data[at], data[at + 1], data[at + 2], data[at + 3]]) as u64;
-        let kind = [data[at + 4], data[at + 5], data[at + 6], data[at + 7]];
+        let head = data.get(at..at + 8).ok_or(BoxError::Truncated { complete: at })?;
+        let size32 = u64::from(u32::from_be_bytes([head[0], head[1], head[2], head[3]]));
+        let kind = [head[4], head[5], head[6], head[7]];
         let (size, header) = match size32 {
             0 => ((to - at) as u64, 8), // extends to the end of the enclosing range
             1 => {
@@ -49,7 +50,7 @@ pub fn boxes_in(data: &[u8], from: usize, to: usize) -> Result<Vec<BoxRange>, Bo
                     return Err(BoxError::Truncated { complete: at });
                 }
                 let mut b = [0u8; 8];
-                b.copy_from_slice(&data[at + 8..at + 16]);
+                b.copy_from_slice(data.get(at + 8..at + 16).ok_or(BoxError::Truncated { complete: at })?);
                 (u64::from_be_bytes(b), 16)
             }
             n => (n, 8),
@@ -60,7 +61,8 @@ pub fn boxes_in(data: &[u8], from: usize, to: usize) -> Result<Vec<BoxRange>, Bo
         if !kind.iter().all(|c| c.is_ascii_graphic() || *c == b' ') {
             return Err(BoxError::Invalid { offset: at, why: "box type is not a four-character code" });
         }
-        let end = at as u64 + size;
+        // A 64-bit size can be anything: an end past `to` (or past u64) is a truncated box.
+        let end = (at as u64).saturating_add(size);
         if end > to as u64 {
             return Err(BoxError::Truncated { complete: at });
         }
@@ -79,8 +81,9 @@ pub fn top_level(data: &[u8]) -> Result<Vec<BoxRange>, BoxError> {
 pub fn repairable_length(data: &[u8]) -> usize {
     let boxes = match top_level(data) {
         Ok(b) => b,
-        Err(BoxError::Truncated { complete }) => top_level(&data[..complete]).unwrap_or_default(),
-        Err(BoxError::Invalid { offset, .. }) => top_level(&data[..offset]).unwrap_or_default(),
+        Err(BoxError::Truncated { complete: n } | BoxError::Invalid { offset: n, .. }) => {
+            top_level(data.get(..n).unwrap_or_default()).unwrap_or_default()
+        }
     };
     // A moof without its mdat is useless: end after the last mdat or moov.
     boxes.iter().rev().find(|b| &b.kind == b"mdat" || &b.kind == b"moov").map(|b| b.end).unwrap_or(0)
@@ -95,15 +98,15 @@ pub fn append_fragments(segment: &[u8], base: &mut Option<u64>, out: &mut Vec<u8
         match &b.kind {
             b"styp" | b"sidx" | b"ftyp" | b"moov" => continue,
             b"moof" => {
-                let start = out.len();
-                out.extend_from_slice(&segment[b.start..b.end]);
+                let mut moof = segment.get(b.start..b.end).unwrap_or_default().to_vec();
                 if base.is_none() {
-                    *base = Some(rewrite_tfdt(&mut out[start..], None)?);
+                    *base = Some(rewrite_tfdt(&mut moof, None)?);
                 }
-                rewrite_tfdt(&mut out[start..], *base)?;
+                rewrite_tfdt(&mut moof, *base)?;
+                out.extend_from_slice(&moof);
                 moofs += 1;
             }
-            _ => out.extend_from_slice(&segment[b.start..b.end]),
+            _ => out.extend_from_slice(segment.get(b.start..b.end).unwrap_or_default()),
         }
     }
     if moofs == 0 {
@@ -133,10 +136,13 @@ fn rewrite_tfdt(moof: &mut [u8], base: Option<u64>) -> Result<u64, BoxError> {
             first.get_or_insert(time);
             let Some(base) = base else { continue };
             let shifted = time.saturating_sub(base);
-            if version == 1 {
-                moof[at..at + 8].copy_from_slice(&shifted.to_be_bytes());
+            let (bytes, len) = if version == 1 {
+                (shifted.to_be_bytes().to_vec(), 8)
             } else {
-                moof[at..at + 4].copy_from_slice(&(shifted as u32).to_be_bytes());
+                ((shifted as u32).to_be_bytes().to_vec(), 4)
+            };
+            if let Some(field) = moof.get_mut(at..at + len) {
+                field.copy_from_slice(&bytes);
             }
         }
     }

@@ -18,13 +18,25 @@ use super::mp4file::{self, Mp4Assembler};
 use super::playlist::parse_live;
 use super::segment::SpoolSegment;
 use crate::config::{Mp4Storage, RecordingConfig};
-use crate::record::FrameStore;
 use crate::store::local::LocalIndex;
 use crate::store::outbox::{Kind, NewItem, Outbox};
 use crate::store::segment::{HlsMeta, Mp4Meta, sha256_hex};
 use crate::util::now_ms;
 
 const POLL: Duration = Duration::from_millis(250);
+
+/// The active recording session, as whoever keeps sessions knows it (the frame store). A
+/// trait, so that video recording does not depend on frame storage.
+pub trait Sessions: Send + Sync {
+    /// The session being recorded now: its id and start time.
+    fn active_session(&self) -> Option<ActiveSession>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ActiveSession {
+    pub id: i64,
+    pub start_ms: i64,
+}
 
 /// Where kept video goes.
 #[derive(Clone)]
@@ -49,7 +61,7 @@ pub struct Pipeline {
     pub camera: String,
     pub spool: PathBuf,
     pub rec: RecordingConfig,
-    pub sessions: Option<Arc<FrameStore>>,
+    pub sessions: Option<Arc<dyn Sessions>>,
     pub stores: Stores,
     pub mp4_dir: PathBuf,
     pub stats: Arc<VideoStats>,
@@ -139,8 +151,8 @@ impl Pipeline {
     }
 
     /// (keep?, the session segments belong to)
-    fn wants_keeping(&self) -> (bool, Option<crate::record::model::Session>) {
-        let active = self.sessions.as_ref().and_then(|s| s.active());
+    fn wants_keeping(&self) -> (bool, Option<ActiveSession>) {
+        let active = self.sessions.as_ref().and_then(|s| s.active_session());
         (self.rec.continuous || active.is_some(), active)
     }
 

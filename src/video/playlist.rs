@@ -25,7 +25,7 @@ pub fn parse_live(text: &str) -> Vec<LiveSegment> {
     let (mut init, mut duration, mut start) = (None, None, None);
     // A last line without its newline may be cut mid-name.
     let complete = match text.rfind('\n') {
-        Some(i) => &text[..=i],
+        Some(i) => &text[..=i], // slice-ok: `i` is the position of '\n', a character boundary
         None => "",
     };
     for line in complete.lines().map(str::trim) {
@@ -97,6 +97,23 @@ pub fn vod_playlist(entries: &[VodEntry], gap_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        /// FFmpeg's playlist is outside input too (and it rewrites the file in place).
+        #[test]
+        fn any_playlist_text_parses_without_panicking(
+            lines in prop::collection::vec(
+                "#EXTINF:[0-9.e+-]{0,12},|#EXT-X-MAP:URI=\"\\PC{0,12}\"|#EXT-X-PROGRAM-DATE-TIME:\\PC{0,30}|seg_[0-9]{1,12}\\.m4s|\\PC{0,40}",
+                0..20,
+            ),
+        ) {
+            let text = lines.join("\n");
+            prop_assert!(parse_live(&text).len() <= lines.len());
+        }
+    }
 
     const FFMPEG: &str = "#EXTM3U
 #EXT-X-VERSION:7

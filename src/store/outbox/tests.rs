@@ -225,7 +225,10 @@ fn cameras_enqueueing_and_deleting_at_once_lose_no_file() {
     assert_eq!(per_camera.get("cam1"), Some(&150));
     assert_eq!(per_camera.get("cam3"), Some(&150));
     assert_eq!(per_camera.get("cam0"), Some(&50), "every third item survived its camera's deletes");
-    let leftovers: Vec<_> =
-        std::fs::read_dir(d.join("box")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().parse::<i64>().is_ok()).collect();
+    let leftovers: Vec<_> = std::fs::read_dir(d.join("box"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().parse::<i64>().is_ok())
+        .collect();
     assert!(leftovers.is_empty(), "no file without an item: {leftovers:?}");
 }

@@ -92,7 +92,40 @@ fn large_size_boxes_are_understood() {
     assert_eq!(boxes, vec![BoxRange { kind: *b"mdat", start: 0, end: 20 }]);
 }
 
+#[test]
+fn a_64_bit_size_that_overflows_is_a_truncated_box() {
+    let mut b = vec![0, 0, 0, 1, b'm', b'd', b'a', b't'];
+    b.extend_from_slice(&u64::MAX.to_be_bytes());
+    b.extend_from_slice(&[0; 8]);
+    assert_eq!(top_level(&b), Err(BoxError::Truncated { complete: 0 }));
+    assert_eq!(repairable_length(&b), 0);
+}
+
 proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4096))]
+
+    #[test]
+    fn boxes_with_hostile_sizes_never_panic(
+        sizes in prop::collection::vec(prop_oneof![any::<u32>(), 0u32..64, Just(1u32)], 1..6),
+        large in any::<u64>(),
+        kinds in prop::collection::vec(prop_oneof![Just(*b"moof"), Just(*b"traf"), Just(*b"tfdt"), Just(*b"mdat"), any::<[u8; 4]>()], 6),
+        tail in prop::collection::vec(any::<u8>(), 0..64),
+    ) {
+        let mut data = Vec::new();
+        for (size, kind) in sizes.iter().zip(&kinds) {
+            data.extend_from_slice(&size.to_be_bytes());
+            data.extend_from_slice(kind);
+            if *size == 1 {
+                data.extend_from_slice(&large.to_be_bytes());
+            }
+        }
+        data.extend_from_slice(&tail);
+        let _ = top_level(&data);
+        prop_assert!(repairable_length(&data) <= data.len());
+        let mut base = None;
+        let _ = append_fragments(&data, &mut base, &mut Vec::new());
+    }
+
     #[test]
     fn arbitrary_bytes_never_panic(data in prop::collection::vec(any::<u8>(), 0..400)) {
         let _ = top_level(&data);
