@@ -75,7 +75,10 @@ pub fn parse(raw: &[u8]) -> Result<Command, String> {
     if raw.len() > MAX_COMMAND {
         return Err(format!("command of {} bytes is too long (at most {MAX_COMMAND})", raw.len()));
     }
-    serde_json::from_slice::<Command>(raw).map_err(explain)
+    match serde_json::from_slice::<serde_json::Value>(raw) {
+        Ok(v) if v.is_object() => serde_json::from_value::<Command>(v).map_err(explain),
+        _ => Err(COMMAND_HELP.to_string()),
+    }
 }
 
 /// serde's message in the control channel's words.
@@ -90,7 +93,7 @@ fn explain(e: serde_json::Error) -> String {
         format!("missing \"cmd\"; expected {NAMES}")
     } else if let Some(field) = quoted("missing field `") {
         format!("\"{field}\" is required")
-    } else if m.contains("expected internally tagged enum") || e.is_syntax() || e.is_eof() {
+    } else if m.contains("expected internally tagged enum") {
         COMMAND_HELP.to_string()
     } else {
         m.replace("expected f64", "expected a number").replace("expected i64", "expected a whole number")
