@@ -279,6 +279,14 @@ mod fuzz {
         }
 
         #[test]
+        fn identifiers_are_safe_as_paths_and_names(id in "\\PC{0,80}") {
+            if is_identifier(&id) {
+                prop_assert!(!id.contains('/') && !id.contains('%') && !id.starts_with('.') && id.len() <= 64);
+                prop_assert!(id.is_ascii());
+            }
+        }
+
+        #[test]
         fn any_text_reads_without_panicking(text in "\\PC{0,200}") {
             let _ = parse_camera(std::path::Path::new("c.json"), &text);
             let _ = duration::parse_duration(&text);

@@ -43,6 +43,23 @@ pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4096))]
+
+        /// Whatever a client sends, a partial answer lies inside the resource.
+        #[test]
+        fn any_header_gives_a_range_inside_the_resource(
+            header in "\\PC{0,40}|bytes=[0-9]{0,22}-[0-9]{0,22}|bytes= *-?[0-9]{0,22} *- *[0-9-]{0,22}(,[0-9-]{0,8})?",
+            len in prop_oneof![Just(0u64), 0u64..10_000, Just(u64::MAX)],
+        ) {
+            match parse_range(Some(&header), len) {
+                ByteRange::Part { start, end } => prop_assert!(start <= end && end < len),
+                ByteRange::Whole | ByteRange::Unsatisfiable => {}
+            }
+        }
+    }
 
     #[test]
     fn ranges() {
