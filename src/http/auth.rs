@@ -7,10 +7,13 @@
 //!   URL ends up in histories and proxy logs, and a cross-site form cannot set the header.
 //! - Tokens are compared in constant time and never logged (the request path is logged
 //!   without its query).
-//! - An address that fails [`Lockouts::max_failures`] times within a minute gets 429 for
-//!   the lockout time, whatever it presents.
+//! - An address that makes [`Lockouts::max_failures`] different wrong guesses within a
+//!   minute gets 429 for the lockout time, whatever it presents. Only *different* credentials
+//!   count: a page that keeps reconnecting with one stale token is not guessing, and must not
+//!   lock out every other camera on the same client.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -54,6 +57,11 @@ impl Presented {
 
     fn any(&self) -> bool {
         self.bearer.is_some() || self.query.is_some()
+    }
+
+    /// What tells one guess from another, without keeping the guess itself.
+    pub fn fingerprint(&self, keys: &RandomState) -> u64 {
+        keys.hash_one((&self.bearer, &self.query))
     }
 
     fn matches(&self, secret: &Secret, query_allowed: bool) -> bool {
@@ -128,7 +136,8 @@ const WINDOW: Duration = Duration::from_secs(60);
 
 struct Entry {
     window_start: Instant,
-    failures: u32,
+    /// Fingerprints of the different wrong credentials in this window.
+    guesses: Vec<u64>,
     locked_until: Option<Instant>,
 }
 
@@ -137,11 +146,13 @@ pub struct Lockouts {
     pub max_failures: u32,
     pub lockout: Duration,
     entries: Mutex<HashMap<IpAddr, Entry>>,
+    /// Per-process keys for credential fingerprints.
+    pub keys: RandomState,
 }
 
 impl Lockouts {
     pub fn new(max_failures: u32, lockout: Duration) -> Lockouts {
-        Lockouts { max_failures, lockout, entries: Mutex::default() }
+        Lockouts { max_failures, lockout, entries: Mutex::default(), keys: RandomState::new() }
     }
 
     /// `Err(retry_after)` while the address is locked out.
@@ -153,26 +164,33 @@ impl Lockouts {
         }
     }
 
-    /// Records a failure; `true` when this one locked the address out.
-    pub fn failed(&self, ip: IpAddr, now: Instant) -> bool {
+    /// Records a failed attempt with the credential of fingerprint `guess`; `true` when this
+    /// one locked the address out. Repeating a guess is not a new one.
+    pub fn failed(&self, ip: IpAddr, guess: u64, now: Instant) -> bool {
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if entries.len() >= MAX_TRACKED && !entries.contains_key(&ip) {
-            entries.retain(|_, e| e.locked_until.is_some_and(|u| u > now) || now - e.window_start < WINDOW);
+            entries.retain(|_, e| {
+                e.locked_until.is_some_and(|u| u > now) || now.saturating_duration_since(e.window_start) < WINDOW
+            });
             if entries.len() >= MAX_TRACKED
                 && let Some(stalest) = entries.iter().min_by_key(|(_, e)| e.window_start).map(|(ip, _)| *ip)
             {
                 entries.remove(&stalest);
             }
         }
-        let e = entries.entry(ip).or_insert(Entry { window_start: now, failures: 0, locked_until: None });
-        if now - e.window_start >= WINDOW {
-            *e = Entry { window_start: now, failures: 0, locked_until: None };
+        let fresh = || Entry { window_start: now, guesses: Vec::new(), locked_until: None };
+        let e = entries.entry(ip).or_insert_with(fresh);
+        if now.saturating_duration_since(e.window_start) >= WINDOW {
+            *e = fresh();
         }
-        e.failures += 1;
-        if e.failures >= self.max_failures && e.locked_until.is_none_or(|u| u <= now) {
+        if e.guesses.contains(&guess) {
+            return false;
+        }
+        e.guesses.push(guess);
+        if e.guesses.len() >= self.max_failures as usize && e.locked_until.is_none_or(|u| u <= now) {
             e.locked_until = Some(now + self.lockout);
             e.window_start = now + self.lockout;
-            e.failures = 0;
+            e.guesses.clear();
             return true;
         }
         false
@@ -250,10 +268,11 @@ mod tests {
         let l = Lockouts::new(3, Duration::from_secs(60));
         let (ip, other) = ("10.0.0.7".parse().unwrap(), "10.0.0.8".parse().unwrap());
         let t0 = Instant::now();
-        assert!(!l.failed(ip, t0));
-        assert!(!l.failed(ip, t0));
+        assert!(!l.failed(ip, 1, t0));
+        assert!(!l.failed(ip, 2, t0));
+        assert!(!l.failed(ip, 2, t0), "the same wrong token again is no new guess");
         assert!(l.check(ip, t0).is_ok());
-        assert!(l.failed(ip, t0), "the third failure locks");
+        assert!(l.failed(ip, 3, t0), "the third different guess locks");
         assert_eq!(l.check(ip, t0 + Duration::from_secs(10)), Err(Duration::from_secs(50)));
         assert!(l.check(other, t0).is_ok(), "per address");
         assert!(l.check(ip, t0 + Duration::from_secs(61)).is_ok(), "and only for a while");
@@ -265,7 +284,7 @@ mod tests {
         let ip = "10.0.0.7".parse().unwrap();
         let t0 = Instant::now();
         for i in 0..10 {
-            assert!(!l.failed(ip, t0 + Duration::from_secs(40 * i)), "failure {i}");
+            assert!(!l.failed(ip, i, t0 + Duration::from_secs(40 * i)), "failure {i}");
         }
     }
 
@@ -274,7 +293,7 @@ mod tests {
         let l = Lockouts::new(3, Duration::from_secs(60));
         let t0 = Instant::now();
         for i in 0..10_000u32 {
-            l.failed(IpAddr::from(i.to_be_bytes()), t0);
+            l.failed(IpAddr::from(i.to_be_bytes()), 1, t0);
         }
         assert!(l.tracked() <= MAX_TRACKED);
     }

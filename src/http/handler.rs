@@ -51,7 +51,9 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
     let path = req.uri().path().to_string();
     let route = match Route::decode(req.method(), &path) {
         Ok(r) => r,
-        Err(RouteError::NotFound) => return response::not_found(&format!("nothing at {}", redact_url(&path))),
+        Err(RouteError::NotFound) => {
+            return response::not_found(&format!("nothing at {}", super::params::shown(&redact_url(&path))));
+        }
         Err(RouteError::MethodNotAllowed(methods)) => return method_not_allowed(methods),
     };
     let role = route.role();
@@ -83,7 +85,10 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
     let presented = Presented::of(req.headers(), req.uri().query());
     let grant = match authorize(role, camera_token.as_ref(), registry.config.server.admin_token.as_ref(), &presented) {
         Ok(g) => g,
-        Err(denied) => return refuse(registry, lockouts, req, peer, denied),
+        Err(denied) => {
+            let guess = presented.fingerprint(&lockouts.keys);
+            return refuse(registry, lockouts, req, peer, guess, denied);
+        }
     };
     let camera = match (camera, route) {
         (Some(c), _) => Some(c),
@@ -111,6 +116,7 @@ fn refuse(
     lockouts: &Lockouts,
     req: &Request<Incoming>,
     peer: Option<std::net::SocketAddr>,
+    guess: u64,
     denied: Denied,
 ) -> Resp {
     let (status, message) = match denied {
@@ -120,7 +126,7 @@ fn refuse(
     if denied.is_attempt() {
         registry.status.auth_failures.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let client = peer.map(|p| p.ip().to_string()).unwrap_or_else(|| "unknown".into());
-        let locked = peer.is_some_and(|p| lockouts.failed(p.ip(), Instant::now()));
+        let locked = peer.is_some_and(|p| lockouts.failed(p.ip(), guess, Instant::now()));
         warn!(client = %client, method = %req.method(), path = %redact_url(req.uri().path()), status = status.as_u16(),
               "refused: {message}{}", if locked { "; this address is locked out for a while" } else { "" });
     }

@@ -111,3 +111,37 @@ fn a_part_without_segments_is_discarded() {
     assert!(Mp4Assembler::repair(&dir).is_empty());
     assert!(!part.exists());
 }
+
+#[test]
+fn a_finished_file_is_found_again_until_it_is_delivered() {
+    let s = Spool::new("undelivered");
+    let dir = s.dir.join("rec/cam1");
+    let mut asm = Mp4Assembler::new("cam1", &dir, 5.0);
+    for i in 0..3 {
+        asm.add(&s.seg(T0 + i * 6000, 6000), Some(4)).unwrap();
+    }
+    let done = asm.finish().unwrap().unwrap();
+    // Crash before the store had it: the next start finds it by its journal.
+    let found: Vec<Mp4Meta> = Mp4Assembler::repair(&dir).into_iter().map(Result::unwrap).collect();
+    assert_eq!(found, vec![done.clone()]);
+    delivered(done.path.as_ref().unwrap());
+    assert!(Mp4Assembler::repair(&dir).is_empty(), "delivered files are left alone");
+}
+
+#[test]
+fn a_crash_between_the_renames_of_finish_is_repaired() {
+    let s = Spool::new("renames");
+    let dir = s.dir.join("rec/cam1");
+    let mut asm = Mp4Assembler::new("cam1", &dir, 5.0);
+    asm.add(&s.seg(T0, 6000), None).unwrap();
+    asm.add(&s.seg(T0 + 6000, 6000), None).unwrap();
+    drop(asm);
+    // The journal already has its final name, the data is still the part file.
+    let part = dir.join("2024/08/19/cam1_20240819_140000.mp4.part");
+    let file = dir.join("2024/08/19/cam1_20240819_140000.mp4");
+    std::fs::rename(journal_path(&part), journal_path(&file)).unwrap();
+    let found: Vec<Mp4Meta> = Mp4Assembler::repair(&dir).into_iter().map(Result::unwrap).collect();
+    assert_eq!(found.len(), 1);
+    assert_eq!((found[0].start_ms, found[0].duration_ms), (T0, 12_000));
+    assert!(file.exists() && !part.exists());
+}
