@@ -12,8 +12,12 @@
 //! - `timerange` asks a real `panelcam` with local storage (24 h of segments in segments.db,
 //!   recording meanwhile) for recorded ranges and times the way to a segment's first byte.
 //!   See video/timerange.rs.
+//! - `status-latency` times `GET /api/status` on a real `panelcam` with four streaming cameras
+//!   and a live viewer each while its outbox drains a 10-minute backlog into PostgreSQL.
+//!   See video/status.rs.
 //!
-//! `BENCH_SECONDS` (default 30) scales the CPU window and the number of timerange requests.
+//! `BENCH_SECONDS` (default 30) scales the CPU window, the number of timerange requests and the
+//! longest status-latency measurement (4x).
 //! The ten minutes of 1080p segments are encoded once (~2 min) and cached in `BENCH_DIR`
 //! (default /var/tmp/panelcam-bench, ~300 MB; `BENCH_REBUILD=1` encodes them again).
 //! `BENCH_CAMERA_ARGS` adds test-camera arguments (later ones win, e.g. `--bitrate 8000`).
@@ -41,6 +45,8 @@ mod cpu;
 mod drain;
 #[path = "video/fixture.rs"]
 mod fixture;
+#[path = "video/status.rs"]
+mod status;
 #[path = "video/timerange.rs"]
 mod timerange;
 
@@ -51,6 +57,7 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("recording-cpu", "CPU of recording (stream copy) vs re-encoding, beyond the live preview, 1080p25"),
     ("backlog-drain", "a 10-minute 1080p backlog drained from the outbox into PostgreSQL"),
     ("timerange", "timerange request -> first byte of the first segment, local storage"),
+    ("status-latency", "GET /api/status with 4 cameras streaming while a 10-minute backlog drains to PostgreSQL"),
 ];
 
 async fn run(name: &str) {
@@ -58,6 +65,7 @@ async fn run(name: &str) {
         "recording-cpu" => cpu::recording_cpu().await,
         "backlog-drain" => drain::backlog_drain().await,
         "timerange" => timerange::timerange().await,
+        "status-latency" => status::status_latency().await,
         _ => unreachable!("checked against SCENARIOS"),
     }
 }

@@ -17,7 +17,8 @@
 # (see benches/framestore.rs): BENCH_DIR (default /var/tmp/panelcam-bench, keeps ~3 GB of cached
 # databases), BENCH_REBUILD=1, BENCH_ROUNDS, BENCH_SEEK_FRAMES, BENCH_RETENTION_FRAMES.
 # Scenarios of `video` (~2 min; the first run ~1.5 min more to encode its 10-minute fixture):
-# recording-cpu, backlog-drain, timerange; knobs BENCH_DIR, BENCH_REBUILD=1, BENCH_CAMERA_ARGS.
+# recording-cpu, backlog-drain, timerange, status-latency; knobs BENCH_DIR, BENCH_REBUILD=1,
+# BENCH_CAMERA_ARGS.
 # Needs ffmpeg and /usr/bin/python3 with GStreamer's RTSP server (scripts/deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -33,7 +33,7 @@ use crate::support::video::TestDb;
 pub const TARGET_FACTOR: f64 = 10.0;
 const CAMERA: &str = "cam";
 /// panelcam's default `mp4_segment_minutes`.
-const MP4_WINDOW_MS: i64 = 300_000;
+pub const MP4_WINDOW_MS: i64 = 300_000;
 
 pub async fn backlog_drain() {
     let fixture = ten_minutes_1080p().await;
@@ -61,7 +61,9 @@ async fn drain(fx: &Fixture, with_mp4: bool) {
         let (ob, mp4_dir) = (outbox.clone(), with_mp4.then(|| work.join("mp4")));
         let fx_init = fx.init.clone();
         let segs: Vec<_> = fx.segments.iter().map(|s| (s.path.clone(), s.duration_ms, s.size)).collect();
-        tokio::task::spawn_blocking(move || queue_backlog(&ob, &fx_init, &segs, t0, mp4_dir.as_deref())).await.unwrap()
+        tokio::task::spawn_blocking(move || queue_backlog(&ob, CAMERA, &fx_init, &segs, t0, mp4_dir.as_deref()))
+            .await
+            .unwrap()
     };
     let queue_secs = queue_started.elapsed().as_secs_f64();
     age(&work.join("outbox/outbox.db"), t0);
@@ -136,16 +138,17 @@ async fn drain(fx: &Fixture, with_mp4: bool) {
 
 /// Queues the backlog as the pipeline would: the init segment, then each HLS segment, and
 /// each MP4 file when the next window's first segment closes it (the file is removed once
-/// queued, as `deliver_mp4` does).
-fn queue_backlog(
+/// queued, as `deliver_mp4` does). Also used by `status-latency`.
+pub fn queue_backlog(
     outbox: &Outbox,
+    camera: &str,
     init: &Path,
     segments: &[(std::path::PathBuf, i64, u64)],
     t0: i64,
     mp4_dir: Option<&Path>,
 ) -> Vec<Item> {
     let new = |kind, start_ms, duration_ms, name, init_sha256| NewItem {
-        camera: CAMERA.to_string(),
+        camera: camera.to_string(),
         kind,
         start_ms,
         duration_ms,
@@ -162,7 +165,7 @@ fn queue_backlog(
     let init_sha = sha256_hex(&std::fs::read(init).unwrap());
     let mut items =
         vec![outbox.enqueue(new(Kind::Init, 0, 0, None, None), init).expect("queue the init segment").expect("room")];
-    let mut assembler = mp4_dir.map(|d| Mp4Assembler::new(CAMERA, d, MP4_WINDOW_MS as f64 / 60_000.0));
+    let mut assembler = mp4_dir.map(|d| Mp4Assembler::new(camera, d, MP4_WINDOW_MS as f64 / 60_000.0));
     let mut start_ms = t0;
     for (i, (path, duration_ms, size)) in segments.iter().enumerate() {
         let hls = new(Kind::Hls, start_ms, *duration_ms, None, Some(init_sha.clone()));
@@ -191,7 +194,7 @@ fn queue_backlog(
 /// Makes the backlog look recorded during the outage: `created_ms` (when an item entered the
 /// outbox) becomes the end of its segment. Queued just now, every item would count as "live"
 /// for the shipper's alternating pick, which is not what an outage leaves behind.
-fn age(outbox_db: &Path, t0: i64) {
+pub fn age(outbox_db: &Path, t0: i64) {
     let c = rusqlite::Connection::open(outbox_db).unwrap();
     c.busy_timeout(Duration::from_secs(10)).unwrap();
     c.execute("UPDATE items SET created_ms = CASE kind WHEN 'init' THEN ?1 ELSE start_ms + duration_ms END", [t0])

@@ -194,20 +194,22 @@ fn read_bytes(pid: u32) -> u64 {
     io.lines().find_map(|l| l.strip_prefix("read_bytes:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
-fn ms_since(start: Instant, end: Instant) -> f64 {
+pub fn ms_since(start: Instant, end: Instant) -> f64 {
     end.duration_since(start).as_secs_f64() * 1000.0
 }
 
-struct Timed {
-    status: u16,
-    body: Vec<u8>,
-    sent: Instant,
-    first_byte_at: Instant,
-    done_at: Instant,
+pub struct Timed {
+    pub status: u16,
+    pub body: Vec<u8>,
+    /// Before the connection is opened.
+    pub sent: Instant,
+    pub first_byte_at: Instant,
+    pub done_at: Instant,
 }
 
-/// GET over a fresh connection, noting when the first byte of the body arrives.
-async fn timed_get(port: u16, path: &str) -> Timed {
+/// GET over a fresh connection, noting when the first byte of the body arrives. Also used
+/// by `status-latency`.
+pub async fn timed_get(port: u16, path: &str) -> Timed {
     let sent = Instant::now();
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.expect("connect to panelcam");
     s.set_nodelay(true).unwrap();
