@@ -149,6 +149,12 @@ fn print_ffmpeg_args(cli: &Cli) -> ExitCode {
 
 fn run(cli: &Cli) -> ExitCode {
     panelcam::telemetry::init();
+    let code = run_logged(cli);
+    panelcam::telemetry::flush();
+    code
+}
+
+fn run_logged(cli: &Cli) -> ExitCode {
     let (config, warnings) = match config::load_config(&cli.config) {
         Ok(c) => c,
         Err(problems) => {

@@ -10,12 +10,18 @@
 //! MP4 files, queued with panelcam's own `Outbox::enqueue` and aged as `backlog-drain` does.
 //!
 //! Once all four cameras stream again, with one live WebSocket viewer on each, one client
-//! sends `GET /api/status` every 50 ms, each on a fresh connection, timed from opening the
+//! sends `GET /api/status` every 10 ms (a drain lasts ~8 s: enough samples for a p99), each
+//! on a fresh connection, timed from opening the
 //! connection to the end of the response; until the outbox is (nearly) empty
 //! (`pending_items` <= the number of cameras, whose live segments keep arriving) or
-//! 4 x `BENCH_SECONDS` have passed. Then 200 more requests (10 s) without the backlog, for
+//! 4 x `BENCH_SECONDS` have passed. Then 1,000 more requests (10 s) without the backlog, for
 //! comparison. The CPU of panelcam, its FFmpegs, the test camera and PostgreSQL is printed for
 //! both: the test camera encodes on the same two cores, so the machine is close to saturated.
+//!
+//! On a panel the camera and PostgreSQL are other machines; here they share panelcam's two
+//! cores. While measuring, both run at `nice 10`, so that they take what panelcam leaves
+//! instead of the other way round (`BENCH_NICE_OTHERS=0` measures without that: the first
+//! runs did, p99 11-35 ms, with the machine at 199 % of one core, PostgreSQL alone 50 %).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -39,11 +45,11 @@ use crate::timerange::{ms_since, timed_get};
 
 pub const TARGET_P99_MS: f64 = 10.0;
 const CAMERAS: usize = 4;
-const INTERVAL: Duration = Duration::from_millis(50);
+const INTERVAL: Duration = Duration::from_millis(10);
 /// The outbox counts as drained at this many waiting items: the cameras' live segments.
 const NEAR_EMPTY: u64 = CAMERAS as u64;
 /// Requests of the comparison run after the drain.
-const AFTER_REQUESTS: usize = 200;
+const AFTER_REQUESTS: usize = 1000;
 
 pub async fn status_latency() {
     let fx = ten_minutes_1080p().await;
@@ -96,6 +102,9 @@ pub async fn status_latency() {
 
     // Second run: it drains the backlog while the cameras start again.
     let spawned = Instant::now();
+    if let Ok(level) = std::env::var("BENCH_LOG") {
+        server.launch.env.push(("PANELCAM_LOG".into(), level));
+    }
     server.spawn().await;
     let stop = Arc::new(AtomicBool::new(false));
     let frames: Vec<Arc<AtomicU64>> = (0..CAMERAS).map(|_| Arc::default()).collect();
@@ -116,6 +125,9 @@ pub async fn status_latency() {
     );
 
     let deadline = Duration::from_secs_f64(bench_seconds() * 4.0);
+    let niceness: i32 = std::env::var("BENCH_NICE_OTHERS").ok().and_then(|v| v.parse().ok()).unwrap_or(10);
+    let _others = Reniced::new(camera.port, niceness);
+    println!("test camera and PostgreSQL run at nice {niceness} while measuring (other machines on a panel)");
     let frames_before: Vec<u64> = frames.iter().map(|f| f.load(Relaxed)).collect();
     let during = measure(&server, camera.port, deadline, None).await;
     let frames_during: Vec<u64> = frames.iter().zip(&frames_before).map(|(f, b)| f.load(Relaxed) - b).collect();
@@ -216,7 +228,7 @@ fn machine_ticks() -> u64 {
     total - v.get(3).copied().unwrap_or(0) - v.get(4).copied().unwrap_or(0)
 }
 
-/// One `GET /api/status` every 50 ms until the outbox is nearly empty (`requests: None`)
+/// One `GET /api/status` every 10 ms until the outbox is nearly empty (`requests: None`)
 /// or `requests` were made, at most for `limit`.
 async fn measure(server: &Server, camera_port: u16, limit: Duration, requests: Option<usize>) -> Measured {
     let mut tick = tokio::time::interval(INTERVAL);
@@ -281,5 +293,39 @@ async fn viewer(url: String, frames: Arc<AtomicU64>, stop: Arc<AtomicBool>) {
             Ok(Some(Ok(_))) | Err(_) => {}
             Ok(None) | Ok(Some(Err(_))) => panic!("{url}: the live WebSocket closed"),
         }
+    }
+}
+
+/// The test camera's and PostgreSQL's processes at another niceness while alive, back at 0
+/// afterwards.
+struct Reniced {
+    pids: Vec<u32>,
+}
+
+impl Reniced {
+    fn new(camera_port: u16, niceness: i32) -> Reniced {
+        let mut pids = pids_with_arg(&format!("--port {} ", camera_port));
+        pids.extend(pids_with_arg("postgres").into_iter().filter(|p| comm(*p) == "postgres"));
+        let r = Reniced { pids };
+        r.set(niceness);
+        r
+    }
+
+    fn set(&self, niceness: i32) {
+        if self.pids.is_empty() {
+            return;
+        }
+        let _ = std::process::Command::new("renice")
+            .args(["-n", &niceness.to_string(), "-p"])
+            .args(self.pids.iter().map(u32::to_string))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+impl Drop for Reniced {
+    fn drop(&mut self) {
+        self.set(0);
     }
 }

@@ -8,6 +8,9 @@
 //!   threads, which live as long as the runtime, never from the blocking pool.
 //! - Stop = SIGTERM (+ SIGCONT, in case it was stopped) to the group, SIGKILL after a grace
 //!   period, and always a `wait()`, so no zombie is left.
+//! - A lower scheduling priority ([`FFMPEG_NICENESS`] above panelcam's): decoding and encoding
+//!   is the bulk work of the panel; panelcam's own threads (fan-out to viewers, the API) need
+//!   little CPU but need it at once, and the panel's HMI must not starve behind video.
 
 use std::io;
 use std::process::{ExitStatus, Stdio};
@@ -16,6 +19,10 @@ use std::time::Duration;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+
+/// How much nicer than panelcam FFmpeg runs. Measured with `scripts/bench.sh video
+/// status-latency` (4 cameras decoding on 2 cores): see docs/benchmarks.md.
+pub const FFMPEG_NICENESS: i32 = 5;
 
 pub struct FfmpegProcess {
     child: Child,
@@ -39,10 +46,13 @@ impl FfmpegProcess {
             .process_group(0);
         let parent = nix::unistd::getpid();
         // SAFETY: the closure runs in the forked child before exec and only makes the
-        // async-signal-safe syscalls prctl(2) and getppid(2).
+        // async-signal-safe syscalls prctl(2), getpriority(2), setpriority(2) and getppid(2).
         unsafe {
             cmd.pre_exec(move || {
                 nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from)?;
+                // Relative to panelcam's own niceness; failing to lower a priority is harmless.
+                let base = nix::libc::getpriority(nix::libc::PRIO_PROCESS, 0);
+                nix::libc::setpriority(nix::libc::PRIO_PROCESS, 0, base + FFMPEG_NICENESS);
                 // panelcam may have died between fork and prctl: then nobody would kill us.
                 if nix::unistd::getppid() != parent {
                     return Err(io::Error::other("panelcam exited while starting FFmpeg"));
@@ -112,6 +122,18 @@ mod tests {
         assert_eq!(describe_exit(status), "killed by SIGKILL");
         // Reaped: the pid no longer exists (not even as a zombie).
         assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[tokio::test]
+    async fn runs_nicer_than_panelcam() {
+        let args = ["-c".to_string(), "cut -d' ' -f19 /proc/self/stat".to_string()];
+        let mut spawned = FfmpegProcess::spawn("sh", &args).unwrap();
+        let mut out = String::new();
+        spawned.stdout.read_to_string(&mut out).await.unwrap();
+        // SAFETY: a plain syscall on this process.
+        let ours = unsafe { nix::libc::getpriority(nix::libc::PRIO_PROCESS, 0) };
+        assert_eq!(out.trim().parse::<i32>().unwrap(), (ours + FFMPEG_NICENESS).min(19));
+        spawned.process.stop(Duration::from_secs(1)).await;
     }
 
     #[tokio::test]
