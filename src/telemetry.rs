@@ -70,15 +70,17 @@ impl BackgroundStderr {
 }
 
 fn write_lines(rx: Receiver<Vec<u8>>) {
-    let mut err = std::io::stderr().lock();
     let mut reported = 0;
     while let Ok(line) = rx.recv() {
+        // Locked per line, never held while waiting: `eprintln!` elsewhere must not block.
+        let mut err = std::io::stderr().lock();
         let dropped = DROPPED.load(Relaxed);
         if dropped > reported {
             let _ = writeln!(err, "(panelcam: {} log lines dropped: the log could not keep up)", dropped - reported);
             reported = dropped;
         }
         let _ = err.write_all(&line);
+        drop(err);
         PENDING.fetch_sub(1, Relaxed);
     }
 }

@@ -166,6 +166,9 @@ impl Mp4Assembler {
     pub fn repair(dir: &Path) -> Vec<Result<Mp4Meta, String>> {
         let mut found = Vec::new();
         collect(dir, 0, &mut found);
+        // Journals of finished files first: one whose data is still a part file is then left
+        // to that part, and a part repaired below is not found a second time.
+        found.sort_by_key(|p| p.to_string_lossy().ends_with(".mp4.part"));
         let mut out = Vec::new();
         for p in found {
             let name = p.to_string_lossy();
@@ -173,17 +176,14 @@ impl Mp4Assembler {
                 out.extend(repair_one(&p).transpose());
             } else if name.ends_with(".mp4.log") {
                 let file = PathBuf::from(name.trim_end_matches(".log"));
-                // A journal under the final name with the data still in the part file: the
-                // crash came between the two renames of `finish`.
                 let part = PathBuf::from(format!("{}.part", file.display()));
-                if !file.exists() && part.exists() {
-                    let _ = std::fs::rename(&p, journal_path(&part));
-                    out.extend(repair_one(&part).transpose());
-                } else if file.exists() {
+                if file.exists() {
                     out.extend(undelivered(&file).transpose());
-                } else {
+                } else if !part.exists() {
+                    // Delivered and removed (database storage), the journal outlived it.
                     let _ = std::fs::remove_file(&p);
                 }
+                // Otherwise the data is still the part file: `repair_one` takes this journal.
             }
         }
         out
@@ -246,6 +246,16 @@ fn undelivered(file: &Path) -> Result<Option<Mp4Meta>, String> {
 /// nothing worth keeping was in it (then it is deleted).
 fn repair_one(part: &Path) -> Result<Option<Mp4Meta>, String> {
     let jp = journal_path(part);
+    let final_path = PathBuf::from(part.to_string_lossy().trim_end_matches(".part"));
+    if !jp.exists() {
+        // `finish` renames the journal first: a crash before the data's rename leaves it
+        // under the final name.
+        let moved = journal_path(&final_path);
+        if !moved.exists() {
+            return Err(format!("{}: no journal says what it holds; left as it is", part.display()));
+        }
+        std::fs::rename(&moved, &jp).map_err(|e| io("cannot rename", &moved, e))?;
+    }
     let len = std::fs::metadata(part).map(|m| m.len()).unwrap_or(0);
     let (start_ms, session_id, last_whole) = read_journal(&jp, len);
     let remove = || {
@@ -259,7 +269,6 @@ fn repair_one(part: &Path) -> Result<Option<Mp4Meta>, String> {
     let f = OpenOptions::new().write(true).open(part).map_err(|e| io("cannot open", part, e))?;
     f.set_len(size).map_err(|e| io("cannot truncate", part, e))?;
     f.sync_all().map_err(|e| io("cannot sync", part, e))?;
-    let final_path = PathBuf::from(part.to_string_lossy().trim_end_matches(".part"));
     // The journal, cut to the whole segments, stays with the file until it is delivered.
     std::fs::write(&jp, format!("{start_ms} {}\n{size} {end_ms}\n", session_id.map_or("-".into(), |s| s.to_string())))
         .map_err(|e| io("cannot write", &jp, e))?;
