@@ -12,6 +12,7 @@ pub mod mjpeg;
 pub mod record;
 pub mod redact;
 pub mod registry;
+pub mod service;
 pub mod store;
 pub mod telemetry;
 pub mod util;

@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use panelcam::config::{self, Problem, Severity};
 use panelcam::registry::Registry;
-use tracing::{error, info, warn};
+use panelcam::{service, telemetry};
+use tracing::{Instrument, error, info, warn};
 
 const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--cameras <dir>]
 
@@ -200,9 +201,10 @@ async fn serve(config: config::Config, camera_dir: PathBuf, warnings: Vec<String
     };
     let (shutdown_tx, shutdown_rx) = tokio::sync::watch::channel(false);
     let shipper = match (&video.outbox, &video.central) {
-        (Some(outbox), Some(central)) => {
-            Some(tokio::spawn(panelcam::store::shipper::run(outbox.clone(), central.clone(), shutdown_rx.clone())))
-        }
+        (Some(outbox), Some(central)) => Some(tokio::spawn(
+            panelcam::store::shipper::run(outbox.clone(), central.clone(), shutdown_rx.clone())
+                .instrument(telemetry::component("shipper")),
+        )),
         _ => None,
     };
     let dir = camera_dir.clone();
@@ -223,10 +225,34 @@ async fn serve(config: config::Config, camera_dir: PathBuf, warnings: Vec<String
         "listening on http://{addr}/dashboard ({} cameras, at most {max_connections} connections with {open_files} open files)",
         registry.cameras().len()
     );
-    let server = tokio::spawn(panelcam::http::serve(registry.clone(), listener, max_connections, shutdown_rx.clone()));
-    let housekeeping = tokio::spawn(panelcam::registry::housekeeping::run(registry.clone(), shutdown_rx));
+    let server = tokio::spawn(
+        panelcam::http::serve(registry.clone(), listener, max_connections, shutdown_rx.clone())
+            .instrument(telemetry::component("http")),
+    );
+    let housekeeping = tokio::spawn(
+        panelcam::registry::housekeeping::run(registry.clone(), shutdown_rx)
+            .instrument(telemetry::component("housekeeping")),
+    );
+    // Ready: the listener is bound and the cameras are set up.
+    let notifier = service::Notifier::from_env().map(Arc::new);
+    tokio::spawn(service::runtime_heartbeat());
+    if let Some(n) = &notifier {
+        n.notify(&format!("READY=1\nSTATUS={}", service::status_line(&registry)));
+        service::start_watchdog(n.clone(), registry.clone(), service::watchdog_interval());
+    }
     wait_for_signals(&registry).await;
     info!("shutting down");
+    if let Some(n) = &notifier {
+        n.notify("STOPPING=1\nSTATUS=stopping: closing viewers, FFmpeg and recordings");
+    }
+    // A second SIGTERM (or SIGINT) while stopping means "now": FFmpeg dies with us (its
+    // parent-death signal) and the databases are consistent at every commit.
+    tokio::spawn(async {
+        second_signal().await;
+        tracing::warn!("second stop signal: exiting at once");
+        telemetry::flush();
+        std::process::exit(1);
+    });
     let _ = shutdown_tx.send(true);
     registry.stop_all().await;
     let _ = server.await;
@@ -236,6 +262,18 @@ async fn serve(config: config::Config, camera_dir: PathBuf, warnings: Vec<String
     }
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Resolves on the next SIGTERM or SIGINT.
+async fn second_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
 }
 
 /// PostgreSQL target and outbox when `database_type` is "postgresql".
@@ -262,13 +300,25 @@ async fn wait_for_signals(registry: &Registry) {
         std::future::pending::<()>().await;
         return;
     };
+    // Test hooks (src/fault.rs): SIGUSR1 starts the armed hang; otherwise SIGUSR1 keeps its
+    // default meaning.
+    let mut usr1 = if panelcam::fault::is_armed() { signal(SignalKind::user_defined1()).ok() } else { None };
     loop {
         tokio::select! {
             _ = term.recv() => return,
             _ = int.recv() => return,
             _ = hup.recv() => {
                 info!("SIGHUP: reading the camera directory again");
-                registry.rescan().await;
+                registry.rescan().instrument(telemetry::component("registry")).await;
+            }
+            Some(_) = async { match usr1.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
+                panelcam::fault::trigger();
+                if panelcam::fault::active("runtime.stall") {
+                    // More blocking tasks than workers: every worker that takes one hangs.
+                    for _ in 0..8 {
+                        tokio::spawn(async { std::thread::sleep(std::time::Duration::from_secs(3600)) });
+                    }
+                }
             }
         }
     }

@@ -1,36 +1,71 @@
-//! Log output: human-readable lines on stderr; the level comes from `PANELCAM_LOG` (or
-//! `RUST_LOG`): error, warn, info, debug or trace. A full env-filter is not worth its ~1 MiB of
-//! regex on the panel.
+//! Log output. Under systemd (`$JOURNAL_STREAM` set) events go to journald with structured
+//! fields: `CAMERA` (every camera line), `SESSION` (recording sessions), `COMPONENT` (camera,
+//! record, video, shipper, http, housekeeping, registry), `PRIORITY` from the level; so
+//! `journalctl -u panelcam CAMERA=cam1` shows one camera. Otherwise human-readable lines go to
+//! stderr.
 //!
-//! Lines are written by one background thread, never by the thread that logs: a write to a
-//! file or pipe can block for tens of milliseconds when the disk is busy (the kernel throttles
-//! writers of dirty pages; measured with `scripts/bench.sh video status-latency`: the `/api/status`
-//! p99 went from 22 ms to 10 ms when the async workers stopped writing log lines themselves).
-//! When the thread cannot keep up, lines are dropped and the count is logged, rather than
-//! the gateway waiting for its own log.
+//! Filters are `RUST_LOG`-style in both cases: `PANELCAM_LOG` (or `RUST_LOG`) is a level
+//! (`debug`) or a list of `target=level` (`info,panelcam::http=debug`). A full env-filter is
+//! not worth its ~1 MiB of regex on the panel: `Targets` parses these without one.
+//!
+//! Lines on stderr are written by one background thread, never by the thread that logs: a
+//! write to a file or pipe can block for tens of milliseconds when the disk is busy (the kernel
+//! throttles writers of dirty pages; measured with `scripts/bench.sh video status-latency`:
+//! the `/api/status` p99 went from 22 ms to 10 ms when the async workers stopped writing log
+//! lines themselves). When the thread cannot keep up, lines are dropped and the count is
+//! logged, rather than the gateway waiting for its own log.
 
 use std::io::Write;
+use std::str::FromStr;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 
 use tracing::level_filters::LevelFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Lines waiting for the writer thread.
 const QUEUE_LINES: usize = 4096;
 
+/// True once events go to journald.
+static JOURNALD: AtomicBool = AtomicBool::new(false);
+
+/// The filter from `PANELCAM_LOG` / `RUST_LOG`; `info` when unset or unreadable.
+pub fn filter_from(text: &str) -> Targets {
+    let text = text.trim();
+    if text.is_empty() {
+        return Targets::new().with_default(LevelFilter::INFO);
+    }
+    let text = if text.eq_ignore_ascii_case("warning") { "warn" } else { text };
+    Targets::from_str(text).unwrap_or_else(|_| Targets::new().with_default(LevelFilter::INFO))
+}
+
 pub fn init() {
-    let level = std::env::var("PANELCAM_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_default();
-    let level = match level.trim().to_ascii_lowercase().as_str() {
-        "error" => LevelFilter::ERROR,
-        "warn" | "warning" => LevelFilter::WARN,
-        "debug" => LevelFilter::DEBUG,
-        "trace" => LevelFilter::TRACE,
-        "off" => LevelFilter::OFF,
-        _ => LevelFilter::INFO,
-    };
-    tracing_subscriber::fmt().with_max_level(level).with_target(false).with_writer(BackgroundStderr::start()).init();
+    let spec = std::env::var("PANELCAM_LOG").or_else(|_| std::env::var("RUST_LOG")).unwrap_or_default();
+    let filter = filter_from(&spec);
+    if std::env::var_os("JOURNAL_STREAM").is_some() {
+        match tracing_journald::layer() {
+            Ok(journald) => {
+                let journald = journald.with_field_prefix(None).with_syslog_identifier("panelcam".into());
+                tracing_subscriber::registry().with(journald).with(filter).init();
+                JOURNALD.store(true, Relaxed);
+                return;
+            }
+            Err(e) => eprintln!("panelcam: journald is not reachable ({e}); logging to stderr"),
+        }
+    }
+    let stderr = tracing_subscriber::fmt::layer().with_target(false).with_writer(BackgroundStderr::start());
+    tracing_subscriber::registry().with(stderr).with(filter).init();
+}
+
+/// A span naming the part of panelcam that logs inside it (journald's `COMPONENT`). Only
+/// under journald: on stderr the component is clear from the message and would only make
+/// every line longer.
+pub fn component(name: &'static str) -> tracing::Span {
+    if JOURNALD.load(Relaxed) { tracing::info_span!("component", component = name) } else { tracing::Span::none() }
 }
 
 /// Hands each formatted line to the writer thread.
@@ -122,5 +157,24 @@ impl<'a> MakeWriter<'a> for BackgroundStderr {
 
     fn make_writer(&'a self) -> Line {
         Line { buf: Vec::with_capacity(256), queue: self.queue.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn filters_read_like_rust_log() {
+        let f = filter_from("");
+        assert!(f.would_enable("panelcam::http", &Level::INFO) && !f.would_enable("panelcam::http", &Level::DEBUG));
+        let f = filter_from("warning");
+        assert!(!f.would_enable("panelcam::camera", &Level::INFO) && f.would_enable("x", &Level::WARN));
+        let f = filter_from("info,panelcam::http=debug");
+        assert!(f.would_enable("panelcam::http::handler", &Level::DEBUG));
+        assert!(!f.would_enable("panelcam::camera", &Level::DEBUG));
+        let f = filter_from("this is not a filter ===");
+        assert!(f.would_enable("panelcam", &Level::INFO), "nonsense falls back to info");
     }
 }

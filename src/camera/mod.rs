@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use tracing::info;
+use tracing::{Instrument, info};
 
 use crate::bus::FrameBus;
 use crate::config::{CameraConfig, Config, RecordingConfig, Transcoding, ffmpeg_program};
@@ -121,7 +121,10 @@ impl Camera {
             return camera;
         }
         if let Some(store) = frames.clone() {
-            let recorder = tokio::spawn(crate::record::recorder::run(bus.clone(), store, stop_rx.clone()));
+            let recorder = tokio::spawn(
+                crate::record::recorder::run(bus.clone(), store, stop_rx.clone())
+                    .instrument(crate::telemetry::component("record")),
+            );
             camera.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(recorder);
         }
         if let Some(v) = &video
@@ -157,7 +160,7 @@ impl Camera {
             max_frame_size: global.recording.max_frame_size,
             spool: video.as_ref().map(|v| v.spool.clone()),
         };
-        let task = tokio::spawn(supervisor.run(stop_rx));
+        let task = tokio::spawn(supervisor.run(stop_rx).instrument(crate::telemetry::component("camera")));
         camera.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
         camera
     }

@@ -63,6 +63,8 @@ pub struct CameraStats {
     last_frame_ms: AtomicI64,
     streaming_since_ms: AtomicI64,
     pub ffmpeg_pid: AtomicU32,
+    /// Last time the supervisor task ran (for the service watchdog); 0 = not supervised.
+    heartbeat_ms: AtomicI64,
     /// Bytes the MJPEG splitter discarded plus frames it dropped (oversize, corrupt).
     pub dropped_frames: AtomicU64,
     last_error: Mutex<Option<(i64, String)>>,
@@ -89,6 +91,24 @@ impl CameraStats {
             self.fps_milli.store(0, Relaxed);
             self.bitrate_kbps.store(0, Relaxed);
         }
+    }
+
+    /// The supervisor is alive (called at least every second while it runs).
+    pub fn beat(&self) {
+        self.heartbeat_ms.store(now_ms().max(1), Relaxed);
+    }
+
+    /// The supervisor has ended: nothing to watch any more.
+    pub fn unsupervised(&self) {
+        self.heartbeat_ms.store(0, Relaxed);
+    }
+
+    pub fn supervised(&self) -> bool {
+        self.heartbeat_ms.load(Relaxed) != 0
+    }
+
+    pub fn heartbeat_ms(&self) -> i64 {
+        self.heartbeat_ms.load(Relaxed)
     }
 
     pub fn record_frame(&self, len: usize, captured_ms: i64) {

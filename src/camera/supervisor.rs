@@ -20,6 +20,8 @@ use crate::util::now_ms;
 
 /// Time FFmpeg gets to exit after SIGTERM before SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How often the supervisor proves it is alive (the service watchdog looks at it).
+const HEARTBEAT: Duration = Duration::from_secs(1);
 /// The backoff never waits longer than this (or `reconnect_interval`, if that is longer):
 /// a camera that comes back after an hour must be live again within a minute.
 const MAX_BACKOFF: Duration = Duration::from_secs(60);
@@ -56,6 +58,7 @@ pub fn restart_delay(interval: Duration, failures: u32) -> Duration {
 
 impl Supervisor {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        self.stats.beat();
         let mut failures = 0u32;
         let mut first = true;
         while !*stop.borrow() {
@@ -72,15 +75,31 @@ impl Supervisor {
                     warn!(camera = %self.camera.id, "{reason}; restarting FFmpeg in {:.1}s", delay.as_secs_f64());
                     self.stats.set_error(reason);
                     self.stats.set_state(CameraState::Reconnecting);
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop.changed() => break,
+                    if !self.wait(delay, &mut stop).await {
+                        break;
                     }
                 }
             }
         }
         self.stats.set_state(CameraState::Stopped);
+        self.stats.unsupervised();
         info!(camera = %self.camera.id, "stopped");
+    }
+
+    /// Waits `delay`, beating every second; `false` when told to stop meanwhile.
+    async fn wait(&self, delay: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+        let until = tokio::time::Instant::now() + delay;
+        loop {
+            self.stats.beat();
+            let next = until.min(tokio::time::Instant::now() + HEARTBEAT);
+            tokio::select! {
+                _ = tokio::time::sleep_until(next) => {}
+                _ = stop.changed() => return false,
+            }
+            if tokio::time::Instant::now() >= until {
+                return true;
+            }
+        }
     }
 
     async fn run_once(&self, stop: &mut watch::Receiver<bool>) -> Ended {
@@ -134,8 +153,18 @@ impl Supervisor {
         let mut frames = 0u64;
         let timeout = tokio::time::sleep(cam.data_timeout);
         tokio::pin!(timeout);
+        let mut beat = tokio::time::interval(HEARTBEAT);
+        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if crate::fault::active("supervisor.stall") {
+                // Test hook: this supervisor hangs (the runtime does not).
+                std::future::pending::<()>().await;
+            }
             tokio::select! {
+                _ = beat.tick() => {
+                    self.stats.beat();
+                    continue;
+                }
                 read = stdout.read(&mut buf) => match read {
                     Ok(0) => return (Some("FFmpeg exited".into()), frames),
                     Ok(n) => splitter.push(buf.get(..n).unwrap_or_default()),

@@ -79,7 +79,9 @@ impl FrameStore {
         let writer = Writer::new(conn, camera.to_string(), queue.clone(), shared.clone());
         let name = format!("rec-{}", truncate(camera, 11));
         let spawn_err = |e: std::io::Error| DbError(format!("cannot start the writer thread: {e}"));
-        let writer_thread = std::thread::Builder::new().name(name).spawn(move || writer.run()).map_err(spawn_err)?;
+        let span = crate::telemetry::component("record");
+        let writer_thread =
+            std::thread::Builder::new().name(name).spawn(move || span.in_scope(|| writer.run())).map_err(spawn_err)?;
         let stop_checkpointer = Arc::new(AtomicBool::new(false));
         let mut threads = vec![writer_thread];
         if tuning.wal {

@@ -44,12 +44,17 @@ pub async fn run(outbox: Arc<Outbox>, central: Arc<Central>, mut stop: watch::Re
             Err(_) => return,
         };
         let file = outbox.file(item.id);
-        let result = async {
+        let upload = async {
             let mut client = central.client(&item.camera, true).await?;
             let client = client.as_mut().ok_or_else(|| PgError::Unreachable("no connection".into()))?;
             upload(client, &central.panel, &item, &file).await
-        }
-        .await;
+        };
+        // At shutdown an upload in flight is abandoned: the item stays in the outbox and is
+        // uploaded again (idempotently) after the restart, instead of holding up the stop.
+        let result = tokio::select! {
+            r = upload => r,
+            _ = stop.changed() => return,
+        };
         match result {
             Ok(()) => {
                 if !outbox.reachable.swap(true, Relaxed) {

@@ -149,7 +149,11 @@ impl VideoCamera {
         };
         let stop = self.stop.clone();
         let name: String = format!("vid-{}", self.camera).chars().take(15).collect();
-        let t = std::thread::Builder::new().name(name).spawn(move || pipeline.run(stop)).map_err(|e| e.to_string())?;
+        let span = crate::telemetry::component("video");
+        let t = std::thread::Builder::new()
+            .name(name)
+            .spawn(move || span.in_scope(|| pipeline.run(stop)))
+            .map_err(|e| e.to_string())?;
         *self.thread.lock().unwrap_or_else(|e| e.into_inner()) = Some(t);
         Ok(())
     }
