@@ -51,6 +51,7 @@ fn recording_json(camera: &Camera) -> Value {
         "reason": active.as_ref().and_then(|s| s.reason.clone()),
         "database_bytes": store.disk_bytes(),
         "frames_written": shared.frames_written.load(Relaxed),
+        "frame_bytes_written": shared.bytes_written.load(Relaxed),
         "frames_dropped": shared.frames_dropped.load(Relaxed),
         "retention": camera.recording.frame_retention().map(crate::config::duration::format_duration),
     })

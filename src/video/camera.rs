@@ -179,6 +179,7 @@ impl VideoCamera {
             "keeping": s.keeping.load(Relaxed),
             "segments_seen": s.segments_seen.load(Relaxed),
             "segments_kept": s.segments_kept.load(Relaxed),
+            "bytes_kept": s.bytes_kept.load(Relaxed),
             "mp4_files": s.mp4_files.load(Relaxed),
             "errors": s.errors.load(Relaxed),
             "last_segment": (last > 0).then(|| crate::util::iso_ms(last)),

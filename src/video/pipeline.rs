@@ -51,6 +51,8 @@ pub struct Stores {
 pub struct VideoStats {
     pub segments_seen: AtomicU64,
     pub segments_kept: AtomicU64,
+    /// Bytes of the camera's video kept (each kept segment once, however many stores).
+    pub bytes_kept: AtomicU64,
     pub mp4_files: AtomicU64,
     pub last_segment_ms: AtomicI64,
     pub errors: AtomicU64,
@@ -202,6 +204,7 @@ impl Pipeline {
     fn keep(&self, st: &mut State, seg: &SpoolSegment, session_id: Option<i64>) {
         st.kept.insert(seg.name.clone());
         self.stats.segments_kept.fetch_add(1, Relaxed);
+        self.stats.bytes_kept.fetch_add(seg.size, Relaxed);
         if self.rec.hls_storage_enabled
             && let Err(e) = self.store_hls(st, seg, session_id)
         {
