@@ -47,16 +47,31 @@ pub fn wal_path(path: &Path) -> PathBuf {
     with_suffix(path, "-wal")
 }
 
-/// Removes a database with its WAL, shared-memory and rollback-journal files.
+/// Removes a frame store: the database with its WAL, shared-memory and rollback-journal
+/// files, and its data files.
 pub fn remove_db(path: &Path) {
     for suffix in ["", "-wal", "-shm", "-journal"] {
         let _ = std::fs::remove_file(with_suffix(path, suffix));
     }
+    let _ = std::fs::remove_dir_all(panelcam::record::data::dir_for(path));
 }
 
-/// Database plus WAL (or rollback journal) size in bytes.
+/// Database, WAL (or rollback journal) and data files, in bytes.
 pub fn db_bytes(path: &Path) -> u64 {
-    ["", "-wal", "-journal"].iter().map(|s| std::fs::metadata(with_suffix(path, s)).map_or(0, |m| m.len())).sum()
+    let db: u64 =
+        ["", "-wal", "-journal"].iter().map(|s| std::fs::metadata(with_suffix(path, s)).map_or(0, |m| m.len())).sum();
+    db + panelcam::record::recover::data_bytes(&panelcam::record::data::dir_for(path))
+}
+
+/// Copies a frame store (database and data files) that is not open.
+pub fn copy_db(from: &Path, to: &Path) {
+    remove_db(to);
+    std::fs::copy(from, to).expect("copy the database");
+    let (src, dst) = (panelcam::record::data::dir_for(from), panelcam::record::data::dir_for(to));
+    std::fs::create_dir_all(&dst).expect("create the data directory");
+    for entry in std::fs::read_dir(&src).expect("read the data directory").flatten() {
+        std::fs::copy(entry.path(), dst.join(entry.file_name())).expect("copy a data file");
+    }
 }
 
 /// Writes back every dirty page of the machine, so one run's write-back does not land in the

@@ -50,9 +50,8 @@ pub async fn retention() {
     let template = dir.join("retention-template.db");
     let built = bulk::ensure(&template, &spec);
     let path = dir.join("retention.db");
-    remove_db(&path);
     let t0 = Instant::now();
-    std::fs::copy(&template, &path).expect("copy the template");
+    copy_db(&template, &path);
     sync_disk();
     let file_before = db_bytes(&path);
     println!("copied the template in {:.1} s; cutoff just after its last frame", t0.elapsed().as_secs_f64());

@@ -11,10 +11,24 @@ use crate::store::sqlite::{self, Pragmas, Schema};
 
 const SCHEMA: Schema = Schema {
     create: include_str!("schema.sql"),
-    version: 2,
-    // 1 → 2: frames are deleted by the session that recorded them, not by a time range (a
-    // clock step backwards must not delete or shield the wrong frames).
-    migrations: &[(1, "CREATE INDEX IF NOT EXISTS frames_by_session ON frames (session_id, ts_ms);")],
+    version: 3,
+    migrations: &[
+        // 1 → 2: frames are deleted by the session that recorded them, not by a time range (a
+        // clock step backwards must not delete or shield the wrong frames).
+        (1, "CREATE INDEX IF NOT EXISTS frames_by_session ON frames (session_id, ts_ms);"),
+        // 2 → 3: JPEGs go to data files, SQLite keeps the index (docs/frame-storage.md); the
+        // frames already stored stay where they are and are still read.
+        (
+            2,
+            "CREATE TABLE files (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id INTEGER NOT NULL,
+                 created_ms INTEGER NOT NULL, bytes INTEGER NOT NULL DEFAULT 0, closed INTEGER NOT NULL DEFAULT 0) STRICT;
+             CREATE TABLE chunks (id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, file_id INTEGER NOT NULL,
+                 first_ts INTEGER NOT NULL, last_ts INTEGER NOT NULL, offset INTEGER NOT NULL, end_offset INTEGER NOT NULL,
+                 frames INTEGER NOT NULL, bytes INTEGER NOT NULL, idx BLOB NOT NULL) STRICT;
+             CREATE INDEX chunks_by_time ON chunks (first_ts);
+             CREATE INDEX chunks_by_session ON chunks (session_id, first_ts);",
+        ),
+    ],
     unversioned_table: None,
 };
 
@@ -39,8 +53,10 @@ pub struct Tuning {
 }
 
 impl Default for Tuning {
+    /// The database holds the index and the sessions, not the JPEGs (schema 3): small pages,
+    /// because every page a commit touches is written twice (WAL, then checkpoint).
     fn default() -> Self {
-        Tuning { page_size: 16384, synchronous: "NORMAL", cache_kib: 1024, journal_size_limit: 8 << 20, wal: true }
+        Tuning { page_size: 4096, synchronous: "NORMAL", cache_kib: 1024, journal_size_limit: 4 << 20, wal: true }
     }
 }
 
@@ -84,9 +100,9 @@ mod tests {
         let path = temp_db("create");
         let conn = open_writer(&path, &Tuning::default()).unwrap();
         let v: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, 3);
         let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0)).unwrap();
-        assert_eq!(page, 16384);
+        assert_eq!(page, 4096);
         drop(conn);
         open_writer(&path, &Tuning::default()).unwrap();
         let r = open_reader(&path).unwrap();
@@ -95,17 +111,26 @@ mod tests {
     }
 
     #[test]
-    fn version_1_files_get_the_session_index() {
+    fn version_1_files_get_the_session_index_and_the_chunks() {
         let path = temp_db("v1");
         {
             let c = Connection::open(&path).unwrap();
-            c.execute_batch(include_str!("schema.sql")).unwrap();
-            c.execute_batch("DROP INDEX frames_by_session; PRAGMA user_version = 1;").unwrap();
+            c.execute_batch(
+                "CREATE TABLE sessions (id INTEGER PRIMARY KEY, start_ms INTEGER NOT NULL, end_ms INTEGER, reason TEXT,
+                   keep INTEGER NOT NULL DEFAULT 0, frame_count INTEGER NOT NULL DEFAULT 0, byte_count INTEGER NOT NULL DEFAULT 0,
+                   last_frame_ms INTEGER) STRICT;
+                 CREATE TABLE frames (ts_ms INTEGER PRIMARY KEY, session_id INTEGER NOT NULL, jpeg BLOB NOT NULL) STRICT;
+                 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) STRICT;
+                 PRAGMA user_version = 1;",
+            )
+            .unwrap();
         }
         let c = open_writer(&path, &Tuning::default()).unwrap();
         let plan: String = c
             .query_row("EXPLAIN QUERY PLAN SELECT ts_ms FROM frames WHERE session_id = 3 LIMIT 10", [], |r| r.get(3))
             .unwrap();
         assert!(plan.contains("frames_by_session"), "{plan}");
+        let chunks: i64 = c.query_row("SELECT count(*) FROM chunks", [], |r| r.get(0)).unwrap();
+        assert_eq!(chunks, 0);
     }
 }

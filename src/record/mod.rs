@@ -1,13 +1,17 @@
-//! Frame recording: one SQLite database per camera (`<database_path>/<camera>.db`), a writer
-//! thread fed by a bounded queue, a checkpointer thread, and read-only connections for the
-//! API and replay. Live streaming never waits for storage: frames the writer cannot take
-//! are dropped from the recording and counted.
+//! Frame recording: per camera, JPEGs appended to data files (`<camera>.db.frames/`) and an
+//! index of them in a SQLite database (`<database_path>/<camera>.db`); a writer thread fed by
+//! a bounded queue, a checkpointer thread, and read-only connections for the API and replay.
+//! Live streaming never waits for storage: frames the writer cannot take are dropped from
+//! the recording and counted. docs/frame-storage.md explains the layout and its numbers.
 
+pub mod chunk;
+pub mod data;
 pub mod db;
 pub mod model;
 pub mod queue;
 pub mod reader;
 pub mod recorder;
+pub mod recover;
 pub mod shared;
 pub mod writer;
 
@@ -24,10 +28,11 @@ use tracing::{info, warn};
 
 use crate::bus::Frame;
 use crate::store::StoreError;
+use chunk::FrameRef;
 use db::{DbError, Tuning};
 use model::{FrameEntry, RetentionReport, SESSION_COLUMNS, Session, StoreSize, session_from_row};
 use queue::{FrameRecord, WriterQueue};
-use reader::ReaderPool;
+use reader::{ReaderPool, View};
 use shared::Shared;
 use writer::{Control, Writer};
 
@@ -39,6 +44,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_secs(1);
 pub struct FrameStore {
     pub camera: String,
     path: PathBuf,
+    /// The data files' directory.
+    dir: PathBuf,
     queue: Arc<WriterQueue<Control>>,
     pub shared: Arc<Shared>,
     readers: Arc<ReaderPool>,
@@ -65,18 +72,25 @@ impl FrameStore {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| DbError(format!("cannot create {}: {e}", dir.display())))?;
         }
-        let conn = db::open_writer(path, tuning)?;
-        let active = recover(&conn, camera).map_err(|e| DbError(format!("{}: {e}", path.display())))?;
+        let mut conn = db::open_writer(path, tuning)?;
+        let dir = data::dir_for(path);
+        std::fs::create_dir_all(&dir).map_err(|e| DbError(format!("cannot create {}: {e}", dir.display())))?;
+        let in_db = |e: rusqlite::Error| DbError(format!("{}: {e}", path.display()));
+        recover::repair(&mut conn, &dir, camera).map_err(in_db)?;
+        let active = recover(&conn, camera).map_err(in_db)?;
         let shared = Arc::new(Shared::default());
         shared.set_active(active);
+        let legacy: bool = conn.query_row("SELECT EXISTS (SELECT 1 FROM frames)", [], |r| r.get(0)).map_err(in_db)?;
+        shared.legacy_frames.store(legacy, Relaxed);
+        shared.data_bytes.store(recover::data_bytes(&dir), Relaxed);
         let protected: Vec<i64> = conn
             .prepare("SELECT id FROM sessions WHERE keep = 1 OR end_ms IS NULL")
             .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-            .map_err(|e| DbError(format!("{}: {e}", path.display())))?;
+            .map_err(in_db)?;
         shared.load_protected(protected);
         shared.disk_bytes.store(disk_bytes(path), Relaxed);
         let queue = Arc::new(WriterQueue::new(QUEUE_FRAMES));
-        let writer = Writer::new(conn, camera.to_string(), queue.clone(), shared.clone());
+        let writer = Writer::new(conn, camera.to_string(), queue.clone(), shared.clone(), dir.clone());
         let name = format!("rec-{}", truncate(camera, 11));
         let spawn_err = |e: std::io::Error| DbError(format!("cannot start the writer thread: {e}"));
         let span = crate::telemetry::component("record");
@@ -98,6 +112,7 @@ impl FrameStore {
         Ok(Arc::new(FrameStore {
             camera: camera.to_string(),
             path: path.to_path_buf(),
+            dir,
             queue,
             shared,
             readers: Arc::new(ReaderPool::new(path.to_path_buf())),
@@ -173,12 +188,28 @@ impl FrameStore {
         self.ask(|reply| Control::Flush { reply }).await
     }
 
+    /// What queries read besides the database. Taken before the query runs: a frame the
+    /// writer indexes meanwhile is then found in the index or in this snapshot, never in
+    /// neither.
+    fn view(&self, live: impl Fn(&FrameRef) -> bool) -> View {
+        View {
+            dir: self.dir.clone(),
+            live: self.shared.unindexed_where(live),
+            legacy: self.shared.legacy_frames.load(Relaxed),
+            active: self.shared.active(),
+        }
+    }
+
     pub async fn sessions(&self, from: i64, to: i64) -> Result<Vec<Session>, StoreError> {
-        self.readers.run(move |c| reader::sessions_overlapping(c, from, to)).await
+        let v = self.view(|_| false);
+        self.readers
+            .run(move |c| Ok(reader::sessions_overlapping(c, from, to)?.into_iter().map(|s| v.current(s)).collect()))
+            .await
     }
 
     pub async fn session(&self, id: i64) -> Result<Session, StoreError> {
-        self.readers.run(move |c| reader::session(c, id)).await
+        let v = self.view(|_| false);
+        self.readers.run(move |c| Ok(v.current(reader::session(c, id)?))).await
     }
 
     pub async fn session_frames(
@@ -188,25 +219,30 @@ impl FrameStore {
         to: i64,
         limit: usize,
     ) -> Result<(Session, Vec<FrameEntry>, bool), StoreError> {
+        let v = self.view(|f| f.session_id == id && f.ts_ms >= from && f.ts_ms <= to);
         self.readers
             .run(move |c| {
-                let s = reader::session(c, id)?;
-                let (frames, more) = reader::session_frames(c, &s, from, to, limit)?;
+                let s = v.current(reader::session(c, id)?);
+                let (frames, more) = reader::session_frames(c, &v, &s, from, to, limit)?;
                 Ok((s, frames, more))
             })
             .await
     }
 
     pub async fn frame_near(&self, ts: i64, tolerance: i64) -> Result<Option<(i64, Bytes)>, StoreError> {
-        self.readers.run(move |c| reader::frame_near(c, ts, tolerance)).await
+        let (lo, hi) = (ts.saturating_sub(tolerance.max(0)), ts.saturating_add(tolerance.max(0)));
+        let v = self.view(|f| f.ts_ms >= lo && f.ts_ms <= hi);
+        self.readers.run(move |c| reader::frame_near(c, &v, ts, tolerance)).await
     }
 
     pub async fn frame_after(&self, after: i64, until: i64) -> Result<Option<(i64, Bytes)>, StoreError> {
-        self.readers.run(move |c| reader::frame_after(c, after, until)).await
+        let v = self.view(|f| f.ts_ms > after && f.ts_ms <= until);
+        self.readers.run(move |c| reader::frame_after(c, &v, after, until)).await
     }
 
     pub async fn frame_before(&self, before: i64, since: i64) -> Result<Option<(i64, Bytes)>, StoreError> {
-        self.readers.run(move |c| reader::frame_before(c, before, since)).await
+        let v = self.view(|f| f.ts_ms < before && f.ts_ms >= since);
+        self.readers.run(move |c| reader::frame_before(c, &v, before, since)).await
     }
 
     /// Ids of kept and active sessions (video deletes leave their segments alone).
@@ -217,18 +253,20 @@ impl FrameStore {
     /// The capture time of the oldest frame outside protected sessions (the disk guard's
     /// next candidate), if any.
     pub async fn oldest_unprotected_frame(&self) -> Result<Option<i64>, StoreError> {
-        self.readers.run(reader::oldest_unprotected_frame).await
+        let v = self.view(|_| false);
+        self.readers.run(move |c| reader::oldest_unprotected_frame(c, &v)).await
     }
 
     pub async fn size(&self) -> Result<StoreSize, StoreError> {
         let path = self.path.clone();
-        self.readers.run(move |c| reader::size(c, &path)).await
+        let v = self.view(|_| true);
+        self.readers.run(move |c| reader::size(c, &v, &path)).await
     }
 
-    /// Database plus WAL size as of the last checkpoint (about a second old): status pages
-    /// read it without a system call.
+    /// Database, WAL and data files, as of the last checkpoint (about a second old): status
+    /// pages read it without a system call.
     pub fn disk_bytes(&self) -> u64 {
-        self.shared.disk_bytes.load(Relaxed)
+        self.shared.disk_bytes.load(Relaxed) + self.shared.data_bytes.load(Relaxed)
     }
 
     /// Clean stop: the writer commits, remembers an active session for the restart, and
@@ -306,5 +344,7 @@ fn checkpointer(conn: Connection, stop: Arc<AtomicBool>, camera: String, shared:
     }
 }
 
+#[cfg(test)]
+mod recovery_tests;
 #[cfg(test)]
 mod tests;

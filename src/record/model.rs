@@ -46,11 +46,13 @@ pub struct FrameEntry {
     pub size: i64,
 }
 
-/// Disk use of one camera's frame database.
+/// Disk use of one camera's frame store.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StoreSize {
     pub database_bytes: u64,
     pub wal_bytes: u64,
+    /// The JPEGs: the data files beside the database.
+    pub data_bytes: u64,
     /// Space inside the file that is free for reuse (not yet returned by incremental vacuum).
     pub free_bytes: u64,
     pub frame_count: i64,
@@ -65,7 +67,8 @@ impl StoreSize {
         json!({
             "database_bytes": self.database_bytes,
             "wal_bytes": self.wal_bytes,
-            "total_bytes": self.database_bytes + self.wal_bytes,
+            "data_bytes": self.data_bytes,
+            "total_bytes": self.database_bytes + self.wal_bytes + self.data_bytes,
             "free_bytes": self.free_bytes,
             "frame_count": self.frame_count,
             "frame_bytes": self.frame_bytes,

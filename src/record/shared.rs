@@ -2,8 +2,9 @@
 
 use std::collections::HashSet;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering::Relaxed};
 
+use super::chunk::FrameRef;
 use super::model::Session;
 
 #[derive(Default)]
@@ -22,6 +23,13 @@ pub struct Shared {
     pub last_commit_ms: AtomicI64,
     /// Database plus WAL size, measured by the checkpointer (status pages read this).
     pub disk_bytes: AtomicU64,
+    /// Bytes in the data files.
+    pub data_bytes: AtomicU64,
+    /// Frames written to their data file whose chunk is not committed yet: readers see them
+    /// here (replay and the API read while a session records).
+    unindexed: Mutex<Vec<FrameRef>>,
+    /// The database still holds frames of schema 1 or 2 (JPEGs inside SQLite).
+    pub legacy_frames: AtomicBool,
 }
 
 impl Shared {
@@ -31,6 +39,9 @@ impl Shared {
 
     /// Keeps the active session's counters current after a committed batch.
     pub fn add_counts(&self, session_id: i64, frames: i64, bytes: i64, last_ts: i64) {
+        if frames == 0 {
+            return;
+        }
         let mut active = self.active.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(s) = active.as_mut().filter(|s| s.id == session_id) {
             s.frame_count += frames;
@@ -59,6 +70,22 @@ impl Shared {
 
     pub fn is_protected(&self, id: i64) -> bool {
         self.protected.lock().unwrap_or_else(|e| e.into_inner()).contains(&id)
+    }
+
+    /// The unindexed frames `keep` selects, in time order.
+    pub fn unindexed_where(&self, keep: impl Fn(&FrameRef) -> bool) -> Vec<FrameRef> {
+        self.unindexed.lock().unwrap_or_else(|e| e.into_inner()).iter().filter(|f| keep(f)).copied().collect()
+    }
+
+    pub fn push_unindexed(&self, f: FrameRef) {
+        self.unindexed.lock().unwrap_or_else(|e| e.into_inner()).push(f);
+    }
+
+    /// Forgets the first `n` unindexed frames: their chunk is committed.
+    pub fn indexed(&self, n: usize) {
+        let mut u = self.unindexed.lock().unwrap_or_else(|e| e.into_inner());
+        let n = n.min(u.len());
+        u.drain(..n);
     }
 
     pub fn load_protected(&self, ids: impl IntoIterator<Item = i64>) {

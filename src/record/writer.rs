@@ -1,16 +1,23 @@
-//! The writer thread of one frame database: the only connection that writes.
+//! The writer thread of one camera's frame store: the only one that writes.
 //!
-//! Frames are batched into one transaction that is committed at least every
-//! [`COMMIT_INTERVAL`], so a crash loses at most the last half second. Control commands
-//! commit the open batch first and then run in their own transaction. Deleting (retention,
-//! session delete) is split into small, self-timed batches interleaved with frame commits,
-//! so ingest never waits long behind a big delete.
+//! A frame is appended to its session's data file at once (one `write`, into the page cache:
+//! a process crash loses nothing, see [`super::recover`]), and goes into the chunk being
+//! built; the chunk's index row is committed every [`CHUNK_INTERVAL`] or when the chunk is
+//! full, so the index costs one small row per ten seconds instead of one per frame. Data files
+//! are fsynced every [`SYNC_INTERVAL`] and when closed: at most that much is lost to a power
+//! cut, and no part of the flash is written twice for it (docs/frame-storage.md).
 //!
-//! Frames belong to sessions by id, never by time: deleting a session deletes exactly the
-//! frames it recorded, and retention spares the frames of protected sessions by their id,
-//! so a clock that stepped backwards cannot make a delete hit (or miss) a neighbour's frames.
+//! Control commands commit the open chunk first. Deleting (retention, session delete) is
+//! split into small, self-timed batches interleaved with frames, and frees whole data files.
+//!
+//! Frames belong to sessions by id, never by time: deleting a session deletes exactly its
+//! files, and retention spares protected sessions by their id, so a clock that stepped
+//! backwards cannot make a delete hit (or miss) a neighbour's frames.
 
 use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::Relaxed;
 use std::time::{Duration, Instant};
@@ -19,20 +26,25 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
+use super::chunk::{self, FrameRef, MAX_CHUNK_FRAMES, MAX_CHUNK_SPAN_MS};
+use super::data::{self, HEADER, Header};
 use super::model::{RetentionReport, SESSION_COLUMNS, Session, session_from_row};
 use super::queue::{FrameRecord, WriterQueue};
 use super::shared::Shared;
 use crate::store::StoreError;
-use crate::util::iso_ms;
+use crate::util::{iso_ms, now_ms};
 
-/// Upper bound on how long a frame sits in an uncommitted transaction.
-pub const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
-/// A batch bigger than this is committed early (bounds WAL growth and commit time).
-const MAX_BATCH_BYTES: usize = 16 << 20;
+/// How long frames wait for their index row (they are readable and crash-safe meanwhile).
+pub const CHUNK_INTERVAL: Duration = Duration::from_secs(10);
+/// A data file is closed at this size or age, so deleting old recordings frees whole files.
+const MAX_FILE_BYTES: u64 = 64 << 20;
+const MAX_FILE_AGE_MS: i64 = 10 * 60_000;
+/// Data files are fsynced this often (and when closed).
+pub const SYNC_INTERVAL: Duration = Duration::from_secs(30);
 /// Delete batches aim to stay under this, so a frame waits at most about this long.
 const DELETE_BATCH_TARGET: Duration = Duration::from_millis(30);
 /// Pages returned to the filesystem per incremental-vacuum step.
-const VACUUM_STEP_PAGES: i64 = 512;
+const VACUUM_STEP_PAGES: i64 = 128;
 
 pub type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
 
@@ -59,7 +71,7 @@ pub enum Control {
         cutoff_ms: i64,
         reply: Reply<RetentionReport>,
     },
-    /// Commit now; answers once the open batch is durable in the WAL.
+    /// Commit the open chunk and fsync the data: answers once everything is durable.
     Flush {
         reply: Reply<()>,
     },
@@ -67,39 +79,30 @@ pub enum Control {
 
 /// Which frames a delete job removes.
 enum Target {
-    /// Every frame a session recorded.
+    /// Every frame a session recorded (its chunks, its files, legacy rows).
     Session(i64),
     /// Frames captured before `cutoff`, except those of the `protected` sessions.
     Before { cutoff: i64, protected: Vec<i64> },
-    /// No frames (only the vacuum).
-    Nothing,
 }
 
-impl Target {
-    /// The SQL condition on `frames` and its one parameter (ids are integers, safe to inline).
-    fn filter(&self) -> (String, i64) {
-        match self {
-            Target::Session(id) => ("session_id = ?1".into(), *id),
-            Target::Before { cutoff, protected } if protected.is_empty() => ("ts_ms < ?1".into(), *cutoff),
-            Target::Before { cutoff, protected } => {
-                let list: Vec<String> = protected.iter().map(i64::to_string).collect();
-                (format!("ts_ms < ?1 AND session_id NOT IN ({})", list.join(",")), *cutoff)
-            }
-            Target::Nothing => ("0 = 1".into(), 0),
-        }
-    }
-}
-
-/// A delete in progress: frames still to clear (in timestamp order from `cursor`), then
-/// what to do at the end.
+/// A delete in progress, step by step: index rows, then legacy rows, then files, then what
+/// to do at the end.
 struct Purge {
     target: Target,
-    /// Frames at or below this timestamp are done.
-    cursor: i64,
+    stage: Stage,
     report: RetentionReport,
     batch_rows: i64,
     vacuum: bool,
     finish: Finish,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    Chunks,
+    Legacy,
+    Files,
+    Vacuum,
+    Done,
 }
 
 enum Finish {
@@ -111,15 +114,29 @@ enum Finish {
         session: Session,
         reply: Reply<Session>,
     },
-    /// Only the vacuum (after a session delete).
+    /// Only the vacuum.
     Nothing,
 }
 
-#[derive(Default)]
-struct Pending {
-    frames: i64,
-    bytes: i64,
+/// An index row as a delete job reads it.
+struct StoredChunk {
+    id: i64,
+    session_id: i64,
+    file_id: i64,
+    first_ts: i64,
     last_ts: i64,
+    offset: i64,
+    idx: Vec<u8>,
+}
+
+/// The data file frames are appended to.
+struct DataFile {
+    id: i64,
+    session_id: i64,
+    file: File,
+    len: u64,
+    created_ms: i64,
+    synced: bool,
 }
 
 pub struct Writer {
@@ -127,26 +144,34 @@ pub struct Writer {
     pub camera: String,
     pub queue: Arc<WriterQueue<Control>>,
     pub shared: Arc<Shared>,
-    txn_since: Option<Instant>,
-    batch_bytes: usize,
-    pending: HashMap<i64, Pending>,
-    last_ts: i64,
+    dir: PathBuf,
+    file: Option<DataFile>,
+    /// Frames of the chunk being built (all in `file`, in time order).
+    chunk: Vec<FrameRef>,
+    chunk_since: Option<Instant>,
+    last_sync: Instant,
     purges: VecDeque<Purge>,
     failures_logged: u64,
 }
 
 impl Writer {
-    pub fn new(conn: Connection, camera: String, queue: Arc<WriterQueue<Control>>, shared: Arc<Shared>) -> Writer {
-        let last_ts: i64 = conn.query_row("SELECT coalesce(max(ts_ms), 0) FROM frames", [], |r| r.get(0)).unwrap_or(0);
+    pub fn new(
+        conn: Connection,
+        camera: String,
+        queue: Arc<WriterQueue<Control>>,
+        shared: Arc<Shared>,
+        dir: PathBuf,
+    ) -> Writer {
         Writer {
             conn,
             camera,
             queue,
             shared,
-            txn_since: None,
-            batch_bytes: 0,
-            pending: HashMap::new(),
-            last_ts,
+            dir,
+            file: None,
+            chunk: Vec::new(),
+            chunk_since: None,
+            last_sync: Instant::now(),
             purges: VecDeque::new(),
             failures_logged: 0,
         }
@@ -154,18 +179,21 @@ impl Writer {
 
     pub fn run(mut self) {
         loop {
-            let wait = match (self.txn_since, self.purges.is_empty()) {
+            let wait = match (self.chunk_since, self.purges.is_empty()) {
                 (_, false) => Duration::ZERO,
-                (Some(since), true) => COMMIT_INTERVAL.saturating_sub(since.elapsed()),
+                (Some(since), true) => CHUNK_INTERVAL.saturating_sub(since.elapsed()).min(Duration::from_secs(1)),
                 (None, true) => Duration::from_secs(1),
             };
             let inbox = self.queue.take(wait);
             for frame in inbox.frames {
                 self.insert(frame);
             }
-            let due = self.txn_since.is_some_and(|t| t.elapsed() >= COMMIT_INTERVAL);
-            if due || self.batch_bytes >= MAX_BATCH_BYTES || !inbox.controls.is_empty() || !self.purges.is_empty() {
-                self.commit();
+            let due = self.chunk_since.is_some_and(|t| t.elapsed() >= CHUNK_INTERVAL);
+            if due || !inbox.controls.is_empty() {
+                self.commit_chunk();
+            }
+            if self.last_sync.elapsed() >= SYNC_INTERVAL {
+                self.sync();
             }
             for control in inbox.controls {
                 self.control(control);
@@ -180,98 +208,8 @@ impl Writer {
         }
     }
 
-    fn insert(&mut self, f: FrameRecord) {
-        // Frames of a session that was stopped meanwhile are not part of any recording.
-        if f.session_id != self.shared.active_id.load(Relaxed) {
-            return;
-        }
-        if self.txn_since.is_none() {
-            if let Err(e) = self.conn.execute_batch("BEGIN") {
-                self.shared.frames_dropped.fetch_add(1, Relaxed);
-                self.failed("cannot begin a frame batch", &e);
-                return;
-            }
-            self.txn_since = Some(Instant::now());
-        }
-        // The capture time is the key: keep it unique and increasing. Sub-second clock
-        // jitter moves a frame by a millisecond; a big backward clock step keeps real times
-        // and probes for a free slot.
-        let mut ts = if f.ts_ms <= self.last_ts && self.last_ts - f.ts_ms < 1000 { self.last_ts + 1 } else { f.ts_ms };
-        let mut inserted = false;
-        let mut error = None;
-        match self.conn.prepare_cached("INSERT OR IGNORE INTO frames (ts_ms, session_id, jpeg) VALUES (?1, ?2, ?3)") {
-            Ok(mut stmt) => {
-                for _ in 0..1000 {
-                    match stmt.execute(params![ts, f.session_id, &f.jpeg[..]]) {
-                        Ok(1) => {
-                            inserted = true;
-                            break;
-                        }
-                        Ok(_) => ts += 1,
-                        Err(e) => {
-                            error = Some(e);
-                            break;
-                        }
-                    }
-                }
-            }
-            Err(e) => error = Some(e),
-        }
-        if let Some(e) = error {
-            self.shared.frames_dropped.fetch_add(1, Relaxed);
-            return self.failed("cannot store a frame", &e);
-        }
-        if !inserted {
-            self.shared.frames_dropped.fetch_add(1, Relaxed);
-            return;
-        }
-        self.last_ts = self.last_ts.max(ts);
-        self.batch_bytes += f.jpeg.len();
-        let p = self.pending.entry(f.session_id).or_default();
-        p.frames += 1;
-        p.bytes += f.jpeg.len() as i64;
-        p.last_ts = p.last_ts.max(ts);
-    }
-
-    /// Commits the open frame batch together with the sessions' counters.
-    fn commit(&mut self) {
-        if self.txn_since.is_none() {
-            return;
-        }
-        let result = (|| -> rusqlite::Result<()> {
-            let mut update = self.conn.prepare_cached(
-                "UPDATE sessions SET frame_count = frame_count + ?2, byte_count = byte_count + ?3,
-                 last_frame_ms = max(coalesce(last_frame_ms, 0), ?4) WHERE id = ?1",
-            )?;
-            for (id, p) in &self.pending {
-                update.execute(params![id, p.frames, p.bytes, p.last_ts])?;
-            }
-            drop(update);
-            self.conn.execute_batch("COMMIT")
-        })();
-        let (frames, bytes): (i64, i64) = self.pending.values().fold((0, 0), |a, p| (a.0 + p.frames, a.1 + p.bytes));
-        self.txn_since = None;
-        self.batch_bytes = 0;
-        let pending = std::mem::take(&mut self.pending);
-        match result {
-            Ok(()) => {
-                for (id, p) in pending {
-                    self.shared.add_counts(id, p.frames, p.bytes, p.last_ts);
-                }
-                self.shared.frames_written.fetch_add(frames as u64, Relaxed);
-                self.shared.bytes_written.fetch_add(bytes as u64, Relaxed);
-                self.shared.last_commit_ms.store(crate::util::now_ms(), Relaxed);
-            }
-            Err(e) => {
-                self.shared.frames_dropped.fetch_add(frames as u64, Relaxed);
-                self.failed(&format!("cannot commit {frames} frames"), &e);
-            }
-        }
-    }
-
-    /// Logs a storage failure (the first few, then every 100th) and abandons the batch; the
-    /// live stream is unaffected.
-    fn failed(&mut self, what: &str, e: &rusqlite::Error) {
+    /// Logs a storage failure (the first few, then every 100th); the live stream is unaffected.
+    fn failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
         if self.failures_logged < 5 || self.failures_logged.is_multiple_of(100) {
             error!(camera = %self.camera, "frame storage: {what}: {e}");
         }
@@ -279,9 +217,158 @@ impl Writer {
         if !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
-        self.txn_since = None;
-        self.batch_bytes = 0;
-        self.pending.clear();
+    }
+
+    fn drop_frame(&mut self, what: &str, e: &dyn std::fmt::Display) {
+        self.shared.frames_dropped.fetch_add(1, Relaxed);
+        self.failed(what, e);
+    }
+
+    fn insert(&mut self, f: FrameRecord) {
+        // Frames of a session that was stopped meanwhile are not part of any recording.
+        if f.session_id != self.shared.active_id.load(Relaxed) {
+            return;
+        }
+        let Ok(len) = u32::try_from(f.jpeg.len()) else { return self.drop_frame("frame too large", &f.jpeg.len()) };
+        // Capture times only increase within a chunk: sub-second jitter moves a frame by a
+        // millisecond; a clock that stepped back starts a new chunk with the real times.
+        let mut ts = f.ts_ms;
+        if let Some(last) = self.chunk.last().map(|c| c.ts_ms)
+            && ts <= last
+        {
+            if last - ts < 1000 {
+                ts = last + 1;
+            } else if !self.commit_chunk() {
+                return self.unindexable();
+            }
+        }
+        let now = now_ms();
+        let rotate = self.file.as_ref().is_none_or(|d| {
+            d.session_id != f.session_id || d.len >= MAX_FILE_BYTES || now - d.created_ms >= MAX_FILE_AGE_MS
+        });
+        if rotate {
+            if !self.commit_chunk() {
+                return self.unindexable();
+            }
+            self.close_file();
+            if let Err(e) = self.open_file(f.session_id) {
+                return self.drop_frame("cannot open a data file", &e);
+            }
+        }
+        if let Some(first) = self.chunk.first()
+            && (ts - first.ts_ms > MAX_CHUNK_SPAN_MS || self.chunk.len() >= MAX_CHUNK_FRAMES)
+            && !self.commit_chunk()
+        {
+            return self.unindexable();
+        }
+        let Some(d) = self.file.as_mut() else { return };
+        let header = Header { len, ts_ms: ts, session_id: f.session_id, crc: data::crc32(&f.jpeg) }.encode();
+        let written = d.file.write_all(&header).and_then(|_| d.file.write_all(&f.jpeg));
+        if let Err(e) = written {
+            // Cut a half-written record off again: the file must stay a sequence of records.
+            let _ = d.file.set_len(d.len);
+            return self.drop_frame("cannot append a frame", &e);
+        }
+        let r = FrameRef { ts_ms: ts, session_id: f.session_id, file_id: d.id, offset: d.len, len };
+        d.len += HEADER as u64 + u64::from(len);
+        d.synced = false;
+        self.chunk.push(r);
+        self.chunk_since.get_or_insert_with(Instant::now);
+        self.shared.push_unindexed(r);
+        self.shared.add_counts(f.session_id, 1, i64::from(len), ts);
+        self.shared.frames_written.fetch_add(1, Relaxed);
+        self.shared.bytes_written.fetch_add(u64::from(len), Relaxed);
+        self.shared.data_bytes.fetch_add(HEADER as u64 + u64::from(len), Relaxed);
+        self.shared.last_commit_ms.store(now, Relaxed);
+    }
+
+    /// A frame that needs a new chunk while the last one cannot be indexed (a full disk):
+    /// dropped and counted, the pending chunk is retried.
+    fn unindexable(&mut self) {
+        self.drop_frame("the index cannot be written", &"frame dropped until it can");
+    }
+
+    fn open_file(&mut self, session_id: i64) -> Result<(), String> {
+        std::fs::create_dir_all(&self.dir).map_err(|e| format!("{}: {e}", self.dir.display()))?;
+        let created_ms = now_ms();
+        // The row first: a file on disk always has its row (a file without one was deleted).
+        self.conn
+            .execute("INSERT INTO files (session_id, created_ms) VALUES (?1, ?2)", params![session_id, created_ms])
+            .map_err(|e| e.to_string())?;
+        let id = self.conn.last_insert_rowid();
+        let path = data::file_path(&self.dir, id);
+        match OpenOptions::new().create_new(true).append(true).open(&path) {
+            Ok(file) => {
+                self.file = Some(DataFile { id, session_id, file, len: 0, created_ms, synced: true });
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.conn.execute("DELETE FROM files WHERE id = ?1", [id]);
+                Err(format!("{}: {e}", path.display()))
+            }
+        }
+    }
+
+    /// Makes the open data file durable.
+    fn sync(&mut self) {
+        self.last_sync = Instant::now();
+        let failure = match self.file.as_mut() {
+            Some(d) if !d.synced => match d.file.sync_data() {
+                Ok(()) => {
+                    d.synced = true;
+                    None
+                }
+                Err(e) => Some(e),
+            },
+            _ => None,
+        };
+        if let Some(e) = failure {
+            self.failed("cannot sync a data file", &e);
+        }
+    }
+
+    /// Syncs and closes the data file: nothing more is appended to it. A file whose last
+    /// chunk is still pending stays marked open, so that the next start's repair indexes it
+    /// should the retries fail until then.
+    fn close_file(&mut self) {
+        self.sync();
+        if !self.chunk.is_empty() {
+            self.file = None;
+            return;
+        }
+        if let Some(d) = self.file.take() {
+            let r =
+                self.conn.execute("UPDATE files SET closed = 1, bytes = ?2 WHERE id = ?1", params![d.id, d.len as i64]);
+            if let Err(e) = r {
+                self.failed("cannot close a data file", &e);
+            }
+        }
+    }
+
+    /// Commits the chunk being built: its index row and its session's counters, in one
+    /// transaction. `false` when that failed (a full disk, say): the chunk stays pending,
+    /// readable from memory, and is retried after [`CHUNK_INTERVAL`].
+    fn commit_chunk(&mut self) -> bool {
+        if self.chunk.is_empty() {
+            return true;
+        }
+        let result = self.conn.transaction().and_then(|tx| {
+            chunk::insert(&tx, &self.chunk)?;
+            tx.commit()
+        });
+        match result {
+            Ok(()) => {
+                self.shared.indexed(self.chunk.len());
+                self.chunk.clear();
+                self.chunk_since = None;
+                true
+            }
+            Err(e) => {
+                self.chunk_since = Some(Instant::now());
+                self.failed(&format!("cannot index {} frames", self.chunk.len()), &e);
+                false
+            }
+        }
     }
 
     fn session(&self, id: i64) -> Result<Option<Session>, StoreError> {
@@ -337,6 +424,7 @@ impl Writer {
                 }
             },
             Control::Flush { reply } => {
+                self.sync();
                 let _ = reply.send(Ok(()));
             }
         }
@@ -360,6 +448,7 @@ impl Writer {
         let Some(active) = self.shared.active() else {
             return Err(StoreError::NotFound("No active recording found".into()));
         };
+        self.close_file();
         // The end covers every stored frame of the session, even one stamped a moment after
         // the stop request was made.
         let end = now_ms.max(active.start_ms);
@@ -381,21 +470,20 @@ impl Writer {
         Ok(ids)
     }
 
-    /// One bounded step of the oldest delete job: a batch of frames, or a vacuum step, or
-    /// the job's final bookkeeping.
+    /// One bounded step of the oldest delete job.
     fn purge_step(&mut self) {
         let Some(mut job) = self.purges.pop_front() else { return };
         let started = Instant::now();
-        let step = if !matches!(job.target, Target::Nothing) {
-            self.delete_batch(&mut job)
-        } else if job.vacuum {
-            self.vacuum_step(&mut job)
-        } else {
-            return self.finish_purge(job);
+        let step = match job.stage {
+            Stage::Chunks => self.delete_chunks(&mut job),
+            Stage::Legacy => self.delete_legacy(&mut job),
+            Stage::Files => self.delete_files(&mut job),
+            Stage::Vacuum => self.vacuum_step(&mut job),
+            Stage::Done => return self.finish_purge(job),
         };
         let took = started.elapsed();
         job.report.longest_batch_ms = job.report.longest_batch_ms.max(took.as_millis() as u64);
-        // Self-tuning batch size: stay near the target whatever the disk and frame size.
+        // Self-tuning batch size: stay near the target whatever the disk.
         if took < DELETE_BATCH_TARGET / 2 {
             job.batch_rows = (job.batch_rows * 2).min(8192);
         } else if took > DELETE_BATCH_TARGET {
@@ -408,49 +496,136 @@ impl Writer {
         self.purges.push_front(job);
     }
 
-    /// Deletes the next `batch_rows` frames of the job (in timestamp order); the job's target
-    /// becomes `Nothing` when none are left.
-    fn delete_batch(&mut self, job: &mut Purge) -> Result<(), StoreError> {
-        let (filter, param) = job.target.filter();
-        let (last, bytes, n): (Option<i64>, i64, i64) = self.conn.query_row(
-            &format!(
-                "SELECT max(ts_ms), coalesce(sum(size), 0), count(*) FROM
-                 (SELECT ts_ms, length(jpeg) AS size FROM frames WHERE {filter} AND ts_ms > ?2 ORDER BY ts_ms LIMIT ?3)"
-            ),
-            params![param, job.cursor, job.batch_rows],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )?;
-        let Some(last) = last else {
-            job.target = Target::Nothing;
-            return Ok(());
+    /// Deletes a batch of index rows (and counts them off their sessions). Retention cuts a
+    /// chunk that straddles its cutoff: the row keeps the frames from the cutoff on (their
+    /// bytes go with the file).
+    fn delete_chunks(&mut self, job: &mut Purge) -> Result<(), StoreError> {
+        let (filter, param) = match &job.target {
+            Target::Session(id) => ("session_id = ?1".to_string(), *id),
+            Target::Before { cutoff, protected } => (format!("first_ts < ?1{}", not_in(protected)), *cutoff),
+        };
+        let cutoff = match &job.target {
+            Target::Session(_) => i64::MAX,
+            Target::Before { cutoff, .. } => *cutoff,
         };
         let tx = self.conn.transaction()?;
-        let frames = tx.execute(
-            &format!("DELETE FROM frames WHERE {filter} AND ts_ms > ?2 AND ts_ms <= ?3"),
-            params![param, job.cursor, last],
-        )?;
+        let rows: Vec<StoredChunk> = tx
+            .prepare(&format!(
+                "SELECT id, session_id, file_id, first_ts, last_ts, offset, idx FROM chunks WHERE {filter} LIMIT ?2"
+            ))?
+            .query_map(params![param, job.batch_rows], |r| {
+                Ok(StoredChunk {
+                    id: r.get(0)?,
+                    session_id: r.get(1)?,
+                    file_id: r.get(2)?,
+                    first_ts: r.get(3)?,
+                    last_ts: r.get(4)?,
+                    offset: r.get(5)?,
+                    idx: r.get(6)?,
+                })
+            })?
+            .collect::<Result<_, _>>()?;
+        let mut per_session: HashMap<i64, (i64, i64)> = HashMap::new();
+        for c in &rows {
+            let frames =
+                chunk::decode(c.session_id, c.file_id, c.first_ts, c.offset as u64, &c.idx).unwrap_or_default();
+            let (gone, kept): (Vec<FrameRef>, Vec<FrameRef>) = frames.into_iter().partition(|f| f.ts_ms < cutoff);
+            tx.execute("DELETE FROM chunks WHERE id = ?1", [c.id])?;
+            if c.last_ts >= cutoff && !kept.is_empty() {
+                chunk::insert(&tx, &kept)?;
+                // `insert` counted the kept frames in again; they were never counted out.
+                let kept_bytes: i64 = kept.iter().map(|f| i64::from(f.len)).sum();
+                let e = per_session.entry(c.session_id).or_default();
+                e.0 += kept.len() as i64;
+                e.1 += kept_bytes;
+            }
+            let bytes: i64 = gone.iter().map(|f| i64::from(f.len)).sum();
+            let e = per_session.entry(c.session_id).or_default();
+            e.0 += gone.len() as i64;
+            e.1 += bytes;
+            job.report.frames += gone.len() as u64;
+            job.report.bytes += bytes as u64;
+        }
+        for (session, (frames, bytes)) in per_session {
+            tx.execute(
+                "UPDATE sessions SET frame_count = max(0, frame_count - ?2), byte_count = max(0, byte_count - ?3) WHERE id = ?1",
+                params![session, frames, bytes],
+            )?;
+        }
         tx.commit()?;
-        job.cursor = last;
-        job.report.frames += frames as u64;
-        job.report.bytes += bytes as u64;
-        if n < job.batch_rows {
-            job.target = Target::Nothing;
+        if (rows.len() as i64) < job.batch_rows {
+            job.stage = if self.shared.legacy_frames.load(Relaxed) { Stage::Legacy } else { Stage::Files };
         }
         Ok(())
     }
 
-    fn vacuum_step(&mut self, job: &mut Purge) -> Result<(), StoreError> {
-        let free: i64 = self.conn.pragma_query_value(None, "freelist_count", |r| r.get(0))?;
-        if free == 0 {
-            job.vacuum = false;
-            return Ok(());
+    /// Deletes a batch of schema-2 frames (JPEGs inside SQLite).
+    fn delete_legacy(&mut self, job: &mut Purge) -> Result<(), StoreError> {
+        let (filter, param) = match &job.target {
+            Target::Session(id) => ("session_id = ?1".to_string(), *id),
+            Target::Before { cutoff, protected } => (format!("ts_ms < ?1{}", not_in(protected)), *cutoff),
+        };
+        let tx = self.conn.transaction()?;
+        let (n, bytes): (i64, i64) = tx.query_row(
+            &format!(
+                "SELECT count(*), coalesce(sum(length(jpeg)), 0) FROM
+                 (SELECT jpeg FROM frames WHERE {filter} ORDER BY ts_ms LIMIT ?2)"
+            ),
+            params![param, job.batch_rows],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        tx.execute(
+            &format!(
+                "DELETE FROM frames WHERE ts_ms IN (SELECT ts_ms FROM frames WHERE {filter} ORDER BY ts_ms LIMIT ?2)"
+            ),
+            params![param, job.batch_rows],
+        )?;
+        tx.commit()?;
+        job.report.frames += n as u64;
+        job.report.bytes += bytes as u64;
+        if n < job.batch_rows {
+            job.stage = Stage::Files;
+            let left: bool = self.conn.query_row("SELECT EXISTS (SELECT 1 FROM frames)", [], |r| r.get(0))?;
+            self.shared.legacy_frames.store(left, Relaxed);
         }
-        let n = free.min(VACUUM_STEP_PAGES);
-        // The pragma frees one page per step (it yields a row per page): run it to the end.
-        let mut stmt = self.conn.prepare(&format!("PRAGMA incremental_vacuum({n})"))?;
-        let mut rows = stmt.query([])?;
-        while rows.next()?.is_some() {}
-        job.report.vacuumed_pages += n as u64;
+        Ok(())
+    }
+
+    /// Deletes the data files nothing refers to any more (closed, without chunks), rows first.
+    fn delete_files(&mut self, job: &mut Purge) -> Result<(), StoreError> {
+        let open = self.file.as_ref().map_or(0, |d| d.id);
+        let filter = match &job.target {
+            Target::Session(id) => format!("session_id = {id}"),
+            Target::Before { .. } => {
+                "closed = 1 AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = files.id)".into()
+            }
+        };
+        let tx = self.conn.transaction()?;
+        let files: Vec<(i64, i64)> = tx
+            .prepare(&format!("SELECT id, bytes FROM files WHERE {filter} AND id <> ?1"))?
+            .query_map([open], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (id, _) in &files {
+            tx.execute("DELETE FROM files WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        for (id, _) in &files {
+            let path = data::file_path(&self.dir, *id);
+            let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            if std::fs::remove_file(&path).is_ok() {
+                self.shared.data_bytes.fetch_sub(len.min(self.shared.data_bytes.load(Relaxed)), Relaxed);
+            }
+        }
+        job.stage = if job.vacuum { Stage::Vacuum } else { Stage::Done };
+        Ok(())
+    }
+
+    fn vacuum_step(&mut self, job: &mut Purge) -> Result<(), StoreError> {
+        let free = crate::store::sqlite::vacuum_step(&self.conn, VACUUM_STEP_PAGES)?;
+        if free <= VACUUM_STEP_PAGES {
+            job.stage = Stage::Done;
+        }
+        job.report.vacuumed_pages += free.min(VACUUM_STEP_PAGES) as u64;
         Ok(())
     }
 
@@ -476,8 +651,10 @@ impl Writer {
                 if result.is_ok() {
                     info!(camera = %self.camera, session = session.id, frames = job.report.frames, "recording session deleted");
                     self.shared.forget(session.id);
-                    // Give the space back right away, in steps.
-                    self.purges.push_back(Purge::new(Target::Nothing, true, Finish::Nothing));
+                    // Give the index's space back right away, in steps.
+                    let mut vacuum = Purge::new(Target::Session(0), true, Finish::Nothing);
+                    vacuum.stage = Stage::Vacuum;
+                    self.purges.push_back(vacuum);
                 }
                 let _ = reply.send(result.map_err(StoreError::from));
             }
@@ -497,30 +674,23 @@ impl Writer {
         }
     }
 
-    /// Deletes unprotected sessions that ended before the cutoff and have no frames left,
-    /// and recounts the unprotected ones that lost frames. Returns how many were deleted.
+    /// Deletes unprotected sessions that ended before the cutoff and have nothing left.
     fn retire_sessions(&mut self, cutoff_ms: i64) -> Result<u64, StoreError> {
-        let tx = self.conn.transaction()?;
-        let deleted = tx.execute(
+        let deleted = self.conn.execute(
             "DELETE FROM sessions WHERE keep = 0 AND end_ms IS NOT NULL AND end_ms < ?1
+             AND NOT EXISTS (SELECT 1 FROM chunks WHERE session_id = sessions.id)
+             AND NOT EXISTS (SELECT 1 FROM files WHERE session_id = sessions.id)
              AND NOT EXISTS (SELECT 1 FROM frames WHERE session_id = sessions.id)",
             [cutoff_ms],
         )?;
-        tx.execute(
-            "UPDATE sessions SET
-               frame_count = (SELECT count(*) FROM frames WHERE session_id = sessions.id),
-               byte_count = (SELECT coalesce(sum(length(jpeg)), 0) FROM frames WHERE session_id = sessions.id)
-             WHERE keep = 0 AND end_ms IS NOT NULL AND start_ms < ?1",
-            [cutoff_ms],
-        )?;
-        tx.commit()?;
         Ok(deleted as u64)
     }
 
-    /// Clean shutdown: commit, remember an active session so it continues after the
-    /// restart, checkpoint and truncate the WAL.
+    /// Clean shutdown: index and sync what is written, remember an active session so it
+    /// continues after the restart, checkpoint and truncate the WAL.
     fn finish(&mut self) {
-        self.commit();
+        self.commit_chunk();
+        self.close_file();
         for job in std::mem::take(&mut self.purges) {
             self.fail_purge(job, StoreError::Unavailable("shutting down".into()));
         }
@@ -537,8 +707,17 @@ impl Writer {
     }
 }
 
+/// ` AND session_id NOT IN (…)` for protected session ids (integers: safe to inline).
+fn not_in(ids: &[i64]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!(" AND session_id NOT IN ({})", list.join(","))
+}
+
 impl Purge {
     fn new(target: Target, vacuum: bool, finish: Finish) -> Purge {
-        Purge { target, cursor: i64::MIN, report: RetentionReport::default(), batch_rows: 64, vacuum, finish }
+        Purge { target, stage: Stage::Chunks, report: RetentionReport::default(), batch_rows: 64, vacuum, finish }
     }
 }
