@@ -1,11 +1,16 @@
 //! Frame-storage benchmarks: the recording numbers, each printed next to its target.
 //!
-//!     cargo bench --bench framestore                  # every scenario (~8 min)
+//!     cargo bench --bench framestore                  # every scenario except flash (~8 min)
 //!     cargo bench --bench framestore -- seek,replay   # some scenarios (comma-separated)
+//!     cargo bench --bench framestore -- flash         # bytes written per byte recorded (~6 min)
 //!     BENCH_SECONDS=10 scripts/bench.sh framestore    # shorter measuring times
 //!
-//! The library is used directly (`FrameStore`, `db::Tuning`); only `replay` runs the real
-//! `panelcam` binary with the RTSP test camera. `BENCH_SECONDS` (default 30) scales every
+//! The library is used directly (`FrameStore`, `db::Tuning`); only `replay` and `flash` run the
+//! real `panelcam` binary with the RTSP test camera. `flash` ("flash endurance") reads
+//! `write_bytes` of `/proc/<pid>/io` of panelcam and its FFmpeg children over
+//! `2 x BENCH_SECONDS` for frame storage (small and large JPEGs) and video storage (HLS in
+//! SQLite and/or MP4 files), five panelcam runs; it runs only by name (`BENCH_FLASH_CASES`
+//! picks cases, see framestore/flash.rs). `BENCH_SECONDS` (default 30) scales every
 //! measuring time. Databases live in `BENCH_DIR` (default /var/tmp/panelcam-bench, a real
 //! disk); the 1M-frame seek database and the retention template (~1.5 and ~1.3 GB) are built
 //! once and reused (`BENCH_REBUILD=1` rebuilds them; delete the directory to get the space
@@ -22,6 +27,8 @@ mod bulk;
 mod common;
 #[path = "framestore/cpu.rs"]
 mod cpu;
+#[path = "framestore/flash.rs"]
+mod flash;
 #[path = "framestore/ingest.rs"]
 mod ingest;
 #[path = "framestore/replay.rs"]
@@ -43,7 +50,11 @@ const SCENARIOS: &[(&str, &str)] = &[
     ("seek", "frame_near / frame_after in a database of >= 1,000,000 frames"),
     ("retention", "a retention run deleting a day of frames while recording"),
     ("replay", "replay pacing at 1x over ~60 s through the control WebSocket"),
+    ("flash", "bytes written to storage per byte recorded, frames and video, real panelcam (~6 min)"),
 ];
+
+/// Scenarios left out of the default run (they take long); they run by name or with `all`.
+const ONLY_BY_NAME: &[&str] = &["flash"];
 
 async fn run(name: &str) {
     match name {
@@ -52,10 +63,11 @@ async fn run(name: &str) {
         "seek" => seek::seek().await,
         "retention" => retention::retention().await,
         "replay" => replay::replay().await,
+        "flash" => flash::flash().await,
         _ => unreachable!("checked against SCENARIOS"),
     }
 }
 
 fn main() -> ExitCode {
-    common::run_bench("framestore", SCENARIOS, |name| Box::pin(run(name)))
+    common::run_bench_with("framestore", SCENARIOS, ONLY_BY_NAME, |name| Box::pin(run(name)))
 }

@@ -13,9 +13,11 @@
 # ffmpeg-stall.
 # Experiment knobs (see benches/live/*.rs): BENCH_CONFIG, BENCH_CAMERA_ARGS, BENCH_CAMERA_FFMPEG,
 # BENCH_VARIANTS, BENCH_EXTRA_INPUT, BENCH_EXTRA_OUTPUT.
-# Scenarios of `framestore` (~8 min): ingest, writer-cpu, seek, retention, replay; its knobs
+# Scenarios of `framestore` (~8 min): ingest, writer-cpu, seek, retention, replay; by name:
+# flash (bytes written to storage per byte recorded, ~6 min); its knobs
 # (see benches/framestore.rs): BENCH_DIR (default /var/tmp/panelcam-bench, keeps ~3 GB of cached
-# databases), BENCH_REBUILD=1, BENCH_ROUNDS, BENCH_SEEK_FRAMES, BENCH_RETENTION_FRAMES.
+# databases), BENCH_REBUILD=1, BENCH_ROUNDS, BENCH_SEEK_FRAMES, BENCH_RETENTION_FRAMES,
+# BENCH_FLASH_CASES, BENCH_FLASH_CAMERA_ARGS.
 # Scenarios of `video` (~2 min; the first run ~1.5 min more to encode its 10-minute fixture):
 # recording-cpu, backlog-drain, timerange, status-latency; knobs BENCH_DIR, BENCH_REBUILD=1,
 # BENCH_CAMERA_ARGS.

@@ -288,17 +288,30 @@ pub fn clock_ticks_per_sec() -> f64 {
 
 /// The shared `main` of the benches: picks scenarios from the first argument (comma-separated
 /// or `all`; names of other benches are ignored), runs each on its own runtime, survives a
-/// panicking scenario, and prints a summary of every result line.
+/// panicking scenario, and prints a summary of every result line. (The video bench's entry;
+/// framestore uses `run_bench_with`.)
+#[allow(dead_code)]
 pub fn run_bench(
     bench: &str,
     scenarios: &[(&str, &str)],
+    run: impl Fn(&str) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>,
+) -> std::process::ExitCode {
+    run_bench_with(bench, scenarios, &[], run)
+}
+
+/// `run_bench` where the scenarios named in `only_by_name` (long ones) are left out of the
+/// default run: they run when named, or with `all`.
+pub fn run_bench_with(
+    bench: &str,
+    scenarios: &[(&str, &str)],
+    only_by_name: &[&str],
     run: impl Fn(&str) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + '_>>,
 ) -> std::process::ExitCode {
     use std::process::ExitCode;
     // `cargo bench` passes `--bench`; the first other argument selects scenarios.
     let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
     let requested: Vec<&str> = match &filter {
-        None => scenarios.iter().map(|s| s.0).collect(),
+        None => scenarios.iter().map(|s| s.0).filter(|n| !only_by_name.contains(n)).collect(),
         Some(f) if f == "all" => scenarios.iter().map(|s| s.0).collect(),
         Some(f) => f.split(',').map(str::trim).filter(|s| !s.is_empty()).collect(),
     };
@@ -308,7 +321,8 @@ pub fn run_bench(
         // `scripts/bench.sh <scenario>` passes the name to every bench: not ours, skip.
         println!("{bench}: no scenario named {:?}; its scenarios (comma-separated, or `all`):", requested.join(","));
         for (name, what) in scenarios {
-            println!("  {name:<12} {what}");
+            let by_name = if only_by_name.contains(name) { " [only by name]" } else { "" };
+            println!("  {name:<12} {what}{by_name}");
         }
         return ExitCode::SUCCESS;
     }
