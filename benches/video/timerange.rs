@@ -97,21 +97,23 @@ fn prefill(db: &Path, init: &Path, real: &[std::path::PathBuf], day_start: i64) 
     let init = std::fs::read(init).unwrap();
     let sha = sha256_hex(&init);
     index.put_init(&sha, &init).unwrap();
-    let filler = vec![0u8; FILLER_BYTES];
+    let filler = db.with_file_name("filler.m4s");
+    std::fs::write(&filler, vec![0u8; FILLER_BYTES]).unwrap();
     let rows = (DAY_MS / SEGMENT_MS) as usize;
     let mut bytes = 0;
     for i in 0..rows {
-        let data = if i < REAL_ROWS { std::fs::read(&real[i % real.len()]).unwrap() } else { filler.clone() };
+        let src = if i < REAL_ROWS { &real[i % real.len()] } else { &filler };
         let meta = HlsMeta {
             start_ms: day_start + i as i64 * SEGMENT_MS,
             duration_ms: SEGMENT_MS,
             init_sha256: sha.clone(),
             session_id: None,
-            size: data.len() as i64,
+            size: 0,
         };
-        index.put_hls(&meta, &data).unwrap();
-        bytes += data.len() as u64;
+        index.put_hls(&meta, src).unwrap();
+        bytes += std::fs::metadata(src).unwrap().len();
     }
+    let _ = std::fs::remove_file(&filler);
     (rows, bytes)
 }
 

@@ -114,8 +114,6 @@ pub fn insert(c: &Connection, frames: &[FrameRef]) -> rusqlite::Result<()> {
          last_frame_ms = max(coalesce(last_frame_ms, 0), ?4) WHERE id = ?1",
     )?
     .execute(params![first.session_id, frames.len() as i64, bytes, last.ts_ms])?;
-    c.prepare_cached("UPDATE files SET bytes = max(bytes, ?2) WHERE id = ?1")?
-        .execute(params![first.file_id, end_offset as i64])?;
     Ok(())
 }
 

@@ -38,7 +38,7 @@ async fn frames_are_readable_before_their_index_is_written() {
     for i in 0..5 {
         store.offer(&frame(t + i * 100, 300 + i as usize));
     }
-    // No flush: the chunk is not committed (that takes ten seconds), the frames are in the file.
+    // No flush: the chunk is not committed (that takes thirty seconds), the frames are in the file.
     let deadline = Instant::now() + Duration::from_secs(5);
     while store.shared.frames_written.load(Relaxed) < 5 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;

@@ -23,7 +23,7 @@ CREATE TABLE files (
     id         INTEGER PRIMARY KEY AUTOINCREMENT, -- the file <id>.jpgs; never reused
     session_id INTEGER NOT NULL,                  -- the session whose frames it holds
     created_ms INTEGER NOT NULL,                  -- when the first frame was appended
-    bytes      INTEGER NOT NULL DEFAULT 0,        -- length covered by committed chunks
+    bytes      INTEGER NOT NULL DEFAULT 0,        -- its length when it was closed
     closed     INTEGER NOT NULL DEFAULT 0         -- 1 = nothing more is appended
 ) STRICT;
 

@@ -208,9 +208,13 @@ async fn vacuum(registry: &Registry) {
     }
 }
 
-/// Up to `steps` vacuum steps of one camera's local index, the lock released between steps.
+/// Up to `steps` vacuum steps of one camera's local index, the lock released between steps;
+/// then day directories of segment files older than anything indexed go.
 async fn vacuum_camera(camera: &Camera, steps: i64) {
     let Some(local) = camera.video.as_ref().and_then(|v| v.store.local.clone()) else { return };
+    if let Err(e) = local.run(|l| l.prune_days()).await {
+        warn!(camera = %camera.id(), "cannot remove old segment directories: {e}");
+    }
     for _ in 0..steps {
         match local.run(|l| l.vacuum_step(VACUUM_STEP_PAGES)).await {
             Ok(0) => return,

@@ -3,6 +3,7 @@
 //! and domain errors ([`StoreError`]); what a client sees (HTTP status, JSON) is decided in
 //! `http`, never here.
 
+pub mod blobs;
 pub mod error;
 pub mod local;
 pub mod outbox;

@@ -1,7 +1,8 @@
 -- Video recordings of one camera kept on the panel: <database_path>/<camera>/segments.db
--- (HLS segments when database_type is "sqlite"; the index of MP4 files, or the MP4 files
--- themselves when mp4_storage_type is "database"). Applied by src/video/local.rs when
--- `PRAGMA user_version` is 0. Times are Unix milliseconds (UTC).
+-- indexes HLS segments (database_type "sqlite") and MP4 files; the bytes are files under
+-- <camera>/segments/ (HLS, MP4 with mp4_storage_type "database") or <camera>/YYYY/MM/DD/
+-- (mp4_storage_type "filesystem"). Applied by src/store/local.rs to a new file; older ones
+-- are migrated. Times are Unix milliseconds (UTC).
 
 -- fMP4 init segments (ftyp+moov): the codec setup every media segment needs to play.
 CREATE TABLE init_segments (
@@ -15,8 +16,9 @@ CREATE TABLE hls_segments (
     duration_ms INTEGER NOT NULL,     -- EXTINF
     init_sha256 TEXT NOT NULL,        -- init_segments.sha256
     session_id  INTEGER,              -- recording session it was kept for; NULL = continuous
-    size        INTEGER NOT NULL,     -- bytes of data
-    data        BLOB NOT NULL         -- the segment file
+    size        INTEGER NOT NULL,     -- bytes of the segment
+    data        BLOB NOT NULL,        -- the segment (schema 1-2); empty when `file` is set
+    file        TEXT                  -- its file under <camera>/segments/ (YYYYMMDD/<name>), schema 3
 ) STRICT;
 
 -- Listing a time range must not read segment data: rows keep kilobytes of their blob in the
@@ -32,7 +34,8 @@ CREATE TABLE mp4_segments (
     size        INTEGER NOT NULL,     -- bytes
     session_id  INTEGER,              -- recording session, NULL = continuous
     path        TEXT,                 -- file under <database_path>/<camera>/YYYY/MM/DD/ (filesystem storage)
-    data        BLOB                  -- the file itself (database storage); NULL when `path` is set
+    data        BLOB,                 -- the file itself (database storage, schema 1-2)
+    file        TEXT                  -- the file held by the store under <camera>/segments/ (database storage, schema 3)
 ) STRICT;
 
 CREATE INDEX mp4_segments_listing ON mp4_segments (start_ms, duration_ms, name, size, session_id, path);

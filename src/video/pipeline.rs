@@ -246,15 +246,14 @@ impl Pipeline {
         } else if let Some(local) = &self.stores.local {
             let init = std::fs::read(&seg.init_path).map_err(|e| e.to_string())?;
             local.put_init(&sha, &init).map_err(|e| e.to_string())?;
-            let data = std::fs::read(&seg.path).map_err(|e| e.to_string())?;
             let meta = HlsMeta {
                 start_ms: seg.start_ms,
                 duration_ms: seg.duration_ms,
                 init_sha256: sha,
                 session_id,
-                size: data.len() as i64,
+                size: 0, // measured as it is stored
             };
-            local.put_hls(&meta, &data).map_err(|e| e.to_string())?;
+            local.put_hls(&meta, &seg.path).map_err(|e| e.to_string())?;
         }
         Ok(())
     }
@@ -348,8 +347,10 @@ pub fn deliver_mp4(camera: &str, rec: &RecordingConfig, stores: &Stores, file: M
             std::fs::remove_file(&path).map_err(|e| e.to_string())?;
         }
         (Mp4Storage::Database, None, Some(local)) => {
-            local.put_mp4_file(&Mp4Meta { path: None, ..file }, &path).map_err(e)?;
-            std::fs::remove_file(&path).map_err(|e| e.to_string())?;
+            // Moved into the store; after a crash between the two steps it is moved again.
+            if path.exists() {
+                local.put_mp4_file(&Mp4Meta { path: None, ..file }, &path).map_err(e)?;
+            }
         }
         _ => return Err("no store configured for MP4 segments".into()),
     }
