@@ -152,6 +152,11 @@ fn check_units(root: &Path, work: &Path) {
 /// The README's install steps, on the temporary root: sysusers creates the user, tmpfiles makes
 /// /etc/panelcam readable by root and the panelcam group only (it holds camera passwords).
 fn apply_sysusers_and_tmpfiles(root: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    assert!(
+        std::fs::metadata("/proc/self").map(|m| m.uid()).ok() == Some(0),
+        "this test applies owners in a temporary root and needs root, as CI and the panel run it"
+    );
     run(Command::new("systemd-sysusers").arg(format!("--root={}", root.display())));
     let group = std::fs::read_to_string(root.join("etc/group")).unwrap();
     let gid: u32 = group
@@ -160,7 +165,6 @@ fn apply_sysusers_and_tmpfiles(root: &Path) {
         .and_then(|rest| rest.split(':').next()?.parse().ok())
         .unwrap_or_else(|| panic!("no panelcam group in etc/group:\n{group}"));
     run(Command::new("systemd-tmpfiles").arg(format!("--root={}", root.display())).arg("--create"));
-    use std::os::unix::fs::MetadataExt;
     for (path, mode) in
         [("etc/panelcam", 0o750), ("etc/panelcam/cameras/demo.json", 0o640), ("etc/panelcam/config.json", 0o640)]
     {
