@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
 # Installs what panelcam needs, only what is missing, so a warm machine spends well under 2 s here.
-# Usage: scripts/deps.sh [run|test|cross]...   (no argument = test)
-#   run   - what `scripts/run.sh` needs (FFmpeg)
-#   cross - aarch64 toolchain for scripts/size-check.sh (Debian cross gcc, qemu, Rust targets)
-#   test  - everything the test suite and CI need (includes run and cross)
-# Both run and test also fetch hls.js (npm) into web/vendor/, served at /assets/hls.min.js.
+# Usage: scripts/deps.sh [run|test|cross|image|armv7|x86_64]...   (no argument = test)
+#   run    - what `scripts/run.sh` needs (FFmpeg)
+#   cross  - aarch64 toolchain for scripts/size-check.sh (Debian cross gcc, qemu, Rust targets)
+#   image  - what `scripts/build-image` needs for any board: hls.js for the tarball and
+#            systemd-analyze for checking its units (plus the board's target group)
+#   armv7  - armv7 panel toolchain (Debian cross gcc, qemu, Rust target armv7-unknown-linux-musleabihf)
+#   x86_64 - x86_64 PC board toolchain (musl-gcc for the bundled SQLite, Rust target x86_64-unknown-linux-musl)
+#   test   - everything the test suite and CI need (includes run, cross and image)
+# run, image and test also fetch hls.js (npm) into web/vendor/, served at /assets/hls.min.js.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
@@ -22,15 +26,21 @@ for group in "${@:-test}"; do
     cross)
       pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
       targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl) ;;
+    image) pkgs+=(systemd procps); want_hlsjs=1 ;;  # procps: /bin/kill, the unit's ExecReload
+    armv7)
+      pkgs+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static)
+      targets+=(armv7-unknown-linux-musleabihf) ;;
+    x86_64) pkgs+=(musl-tools); targets+=(x86_64-unknown-linux-musl) ;;
     test)
       # x264enc (test camera) lives in -ugly; the RTSP server and its Python bindings drive the test camera.
       pkgs+=(ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gst-1.0
         gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
         chromium postgresql mosquitto sqlite3
-        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
+        gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
+        systemd procps)  # systemd-analyze checks the image's units (tests/image.rs)
       targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl)
       want_nextest=1 want_hlsjs=1 ;;
-    *) echo "deps.sh: unknown group '$group' (run|test|cross)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown group '$group' (run|test|cross|image|armv7|x86_64)" >&2; exit 2 ;;
   esac
 done
 
@@ -50,7 +60,8 @@ if [ ${#targets[@]} -gt 0 ]; then
   for t in "${targets[@]}"; do
     grep -qx "$t" <<<"$installed" && continue
     echo "deps.sh: adding Rust target $t"
-    # musl is not shipped yet (size-check only warns about it), so a failed musl add must not stop us.
+    # size-check only warns about aarch64 musl, so a failed add must not stop the tests here;
+    # scripts/build-image checks its board's target itself and says what is missing.
     rustup target add "$t" || [[ $t == *musl ]] || exit 1
   done
 fi

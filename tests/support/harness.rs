@@ -152,6 +152,9 @@ pub struct Launch {
     pub env: Vec<(String, String)>,
     /// The open-file limit (soft and hard) of the process.
     pub nofile: Option<u64>,
+    /// The command that runs panelcam, arguments follow (e.g. `qemu-aarch64-static
+    /// <unpacked binary>`); empty = the panelcam binary of this test build.
+    pub program: Vec<String>,
 }
 
 /// A camera file for the test camera: `cam(url)` plus overrides merged in.
@@ -201,7 +204,14 @@ impl Server {
     /// Starts panelcam again in the same directory (after a stop or kill).
     pub async fn spawn(&mut self) {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.0.join("panelcam.log")).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_panelcam"));
+        let mut cmd = match self.launch.program.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args);
+                cmd
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_panelcam")),
+        };
         cmd.args(["--config", "config.json"])
             .current_dir(&self.dir.0)
             .env("PANELCAM_LOG", "debug")
