@@ -408,7 +408,7 @@ async fn measure(camera: &TestCamera, c: &Case, warmup: Duration, window: Durati
             (id.as_str(), cam)
         })
         .collect();
-    let launch = Launch { env: vec![("PANELCAM_LOG".into(), "info".into())], nofile: None };
+    let launch = Launch { env: vec![("PANELCAM_LOG".into(), "info".into())], ..Launch::default() };
     let mut server = Server::start_with(json!({ "recording": recording }), &files, launch).await;
     for id in &ids {
         server.wait_streaming(id, Duration::from_secs(40)).await;
