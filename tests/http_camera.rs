@@ -65,12 +65,15 @@ async fn an_http_mjpeg_camera_is_viewed_and_recorded_by_encoding() {
             .iter()
             .all(|s| s["url"].as_str().unwrap().starts_with("segments/"))
     );
-    // Stored in SQLite (mp4_storage_type "database"): no files in the camera directory.
+    // Held by the store (mp4_storage_type "database"): the files live in the store's
+    // own day directories beside segments.db, none in the camera directory itself.
+    let store = server.dir.0.join("recordings/http/segments");
     let files: Vec<_> = walk(&server.dir.0.join("recordings/http"))
         .into_iter()
         .filter(|p| p.extension().is_some_and(|e| e == "mp4"))
         .collect();
-    assert!(files.is_empty(), "{files:?}");
+    assert!(!files.is_empty(), "no store-held MP4 file");
+    assert!(files.iter().all(|p| p.starts_with(&store)), "{files:?}");
     let body = server.get(&format!("/http/control/recordings/mp4/segments/{name}")).await;
     assert_eq!(body.status, 200);
     let path = server.dir.0.join("from-sqlite.mp4");

@@ -77,7 +77,7 @@ fn killed_writer(path: &Path, session: i64, t: i64, indexed: i64, more: i64) {
     torn.truncate(600);
     file.write_all(&torn).unwrap();
     if indexed > 0 {
-        chunk::insert(&conn, &refs[..indexed as usize]).unwrap();
+        chunk::insert(&conn, &refs[..indexed as usize]).unwrap(); // slice-ok: test data, indexed <= refs.len()
     }
 }
 
