@@ -593,7 +593,11 @@ impl Writer {
         Ok(())
     }
 
-    /// Deletes the data files nothing refers to any more (closed, without chunks), rows first.
+    /// Deletes the data files nothing refers to any more (closed, without chunks), rows first,
+    /// one file at a time until the step has used its time: unlinking a 64 MiB file frees its
+    /// extents and can take tens of milliseconds on a busy disk, and a day of retention frees
+    /// dozens of them, which must not stall the frames waiting behind this thread. A crash
+    /// between a row's commit and its unlink leaves an orphan that startup removes.
     fn delete_files(&mut self, job: &mut Purge) -> Result<(), StoreError> {
         let open = self.file.as_ref().map_or(0, |d| d.id);
         let filter = match &job.target {
@@ -602,24 +606,27 @@ impl Writer {
                 "closed = 1 AND NOT EXISTS (SELECT 1 FROM chunks c WHERE c.file_id = files.id)".into()
             }
         };
-        let tx = self.conn.transaction()?;
-        let files: Vec<(i64, i64)> = tx
-            .prepare(&format!("SELECT id, bytes FROM files WHERE {filter} AND id <> ?1"))?
-            .query_map([open], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<_, _>>()?;
-        for (id, _) in &files {
-            tx.execute("DELETE FROM files WHERE id = ?1", [id])?;
-        }
-        tx.commit()?;
-        for (id, _) in &files {
-            let path = data::file_path(&self.dir, *id);
+        let started = Instant::now();
+        loop {
+            let id: Option<i64> = self
+                .conn
+                .prepare_cached(&format!("SELECT id FROM files WHERE {filter} AND id <> ?1 LIMIT 1"))?
+                .query_row([open], |r| r.get(0))
+                .optional()?;
+            let Some(id) = id else {
+                job.stage = if job.vacuum { Stage::Vacuum } else { Stage::Done };
+                return Ok(());
+            };
+            self.conn.execute("DELETE FROM files WHERE id = ?1", [id])?;
+            let path = data::file_path(&self.dir, id);
             let len = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
             if std::fs::remove_file(&path).is_ok() {
                 self.shared.data_bytes.fetch_sub(len.min(self.shared.data_bytes.load(Relaxed)), Relaxed);
             }
+            if started.elapsed() >= DELETE_BATCH_TARGET {
+                return Ok(()); // the rest in the next step, after waiting frames
+            }
         }
-        job.stage = if job.vacuum { Stage::Vacuum } else { Stage::Done };
-        Ok(())
     }
 
     fn vacuum_step(&mut self, job: &mut Purge) -> Result<(), StoreError> {
