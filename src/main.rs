@@ -20,7 +20,7 @@ const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--camer
   --config   main configuration file (default: config.json)
   --cameras  camera directory (default: cameras/ next to the config file)
   PANELCAM_LOG=debug|info|warn|error sets the log level; PANELCAM_FFMPEG the FFmpeg binary.
-  SIGHUP re-reads the camera directory and applies what changed.";
+  Changes to the camera directory are applied as they happen (inotify); SIGHUP re-reads it too.";
 
 struct Cli {
     command: String,
@@ -229,6 +229,10 @@ async fn serve(config: config::Config, camera_dir: PathBuf, warnings: Vec<String
         panelcam::http::serve(registry.clone(), listener, max_connections, shutdown_rx.clone())
             .instrument(telemetry::component("http")),
     );
+    let watcher = tokio::spawn(
+        panelcam::registry::watcher::run(registry.clone(), shutdown_rx.clone())
+            .instrument(telemetry::component("registry")),
+    );
     let housekeeping = tokio::spawn(
         panelcam::registry::housekeeping::run(registry.clone(), shutdown_rx)
             .instrument(telemetry::component("housekeeping")),
@@ -254,6 +258,9 @@ async fn serve(config: config::Config, camera_dir: PathBuf, warnings: Vec<String
         std::process::exit(1);
     });
     let _ = shutdown_tx.send(true);
+    // No camera may be started by a change to the directory once stopping has begun.
+    watcher.abort();
+    let _ = watcher.await;
     registry.stop_all().await;
     let _ = server.await;
     let _ = housekeeping.await;

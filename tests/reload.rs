@@ -1,4 +1,4 @@
-//! The camera set changes while panelcam runs (SIGHUP rescans `cameras/`): cameras are
+//! The camera set changes while panelcam runs (SIGHUP rescans `cameras/`; so does the watcher, tests/watch.rs): cameras are
 //! added, changed in place, restarted and removed, and the viewers of the cameras that were
 //! not touched do not notice.
 

@@ -1,6 +1,6 @@
 //! The running gateway's cameras, keyed by id, and what changes them while it runs: add,
-//! replace and remove, one change at a time. `SIGHUP` (and later the directory watcher and
-//! the admin API) rescan `cameras/` and apply the differences through [`Registry::apply`].
+//! replace and remove, one change at a time. `SIGHUP` and the directory watcher
+//! ([`watcher`]) rescan `cameras/` and apply the differences through [`Registry::apply`].
 //!
 //! - A new camera is prepared (storage opened, spool made) on the blocking pool, then started.
 //! - A changed camera whose stream is the same (only its token, URL path, PTZ or MQTT
@@ -13,6 +13,7 @@
 
 pub mod housekeeping;
 pub mod status;
+pub mod watcher;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -178,11 +179,20 @@ impl Registry {
         applied
     }
 
-    /// Reads `cameras/` again (off the async workers) and applies it.
+    /// Reads `cameras/` again (off the async workers) and applies it. A directory that cannot
+    /// be read changes nothing: it is reported, and every camera runs on as it was.
     pub async fn rescan(&self) -> Applied {
         let dir = self.camera_dir.clone();
-        match tokio::task::spawn_blocking(move || crate::config::load_cameras(&dir)).await {
-            Ok(set) => {
+        let read = tokio::task::spawn_blocking(move || match std::fs::read_dir(&dir) {
+            Ok(_) => Ok(crate::config::load_cameras(&dir)),
+            Err(e) => Err(format!("cannot read the camera directory {} ({e})", dir.display())),
+        });
+        match read.await {
+            Ok(Err(problem)) => {
+                warn!("{problem}; cameras keep running as they were");
+                Applied::default()
+            }
+            Ok(Ok(set)) => {
                 let applied = self.apply(set).await;
                 info!(
                     added = applied.added.len(),

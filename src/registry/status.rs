@@ -28,6 +28,8 @@ pub struct Status {
     /// Settings that are accepted but have no effect yet, and other configuration warnings.
     config_warnings: Vec<String>,
     camera_warnings: Mutex<Vec<String>>,
+    /// Why the camera directory is not being watched (missing, watch lost), if it is not.
+    camera_dir_problem: Mutex<Option<String>>,
     /// Live connections (HTTP and WebSocket) and the most allowed.
     pub connections: AtomicU64,
     pub max_connections: AtomicU64,
@@ -42,6 +44,18 @@ impl Status {
         *self.camera_warnings.lock().unwrap_or_else(|e| e.into_inner()) = w;
     }
 
+    /// Sets or clears the camera directory's problem; true when that changed it.
+    pub fn set_camera_dir_problem(&self, problem: Option<String>) -> bool {
+        let mut current = self.camera_dir_problem.lock().unwrap_or_else(|e| e.into_inner());
+        let changed = *current != problem;
+        *current = problem;
+        changed
+    }
+
+    pub fn camera_dir_problem(&self) -> Option<String> {
+        self.camera_dir_problem.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     pub fn set_disk(&self, d: DiskState) {
         *self.disk.lock().unwrap_or_else(|e| e.into_inner()) = d;
     }
@@ -53,6 +67,7 @@ impl Status {
     pub fn warnings(&self) -> Vec<String> {
         let mut w = self.config_warnings.clone();
         w.extend(self.camera_warnings.lock().unwrap_or_else(|e| e.into_inner()).iter().cloned());
+        w.extend(self.camera_dir_problem());
         w
     }
 
@@ -64,6 +79,10 @@ impl Status {
             "auth_lockouts": self.auth_lockouts.load(Relaxed),
             "connections": self.connections.load(Relaxed),
             "max_connections": self.max_connections.load(Relaxed),
+            "camera_directory": {
+                "watched": self.camera_dir_problem().is_none(),
+                "problem": self.camera_dir_problem(),
+            },
             "disk": {
                 "used_percent": d.used_percent.map(|p| (p * 10.0).round() / 10.0),
                 "limit_percent": d.limit_percent,
