@@ -22,6 +22,9 @@ pub struct ServerConfig {
     /// `Access-Control-Allow-Origin`; `None` sends no CORS headers.
     pub cors_allow_origin: Option<String>,
     pub admin_token: Option<Secret>,
+    /// Bearer token that may read `/metrics` (besides the admin token), so a Prometheus
+    /// server need not hold the token that deletes recordings. panelcam extension.
+    pub metrics_token: Option<Secret>,
     pub tls: TlsConfig,
     /// Where per-camera FFmpeg logs go (`log_stderr: "file"`). panelcam extension.
     pub log_dir: PathBuf,
@@ -256,6 +259,7 @@ fn read_server(s: &Section) -> ServerConfig {
             Some("*".into())
         },
         admin_token: s.opt_string("admin_token").map(Secret::new),
+        metrics_token: s.opt_string("metrics_token").map(Secret::new),
         tls,
         log_dir: s.string("log_dir", "logs").into(),
         log_file_max_bytes: s.u64("log_file_max_bytes", 4096..=u64::MAX, 1 << 20),
@@ -287,6 +291,9 @@ fn read_server(s: &Section) -> ServerConfig {
             &s.field("admin_token"),
             "is shorter than 16 characters; it allows deleting recordings, use a long random one",
         );
+    }
+    if server.metrics_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
+        s.ctx().warn(&s.field("metrics_token"), "is shorter than 16 characters; use a long random one");
     }
     s.finish();
     server

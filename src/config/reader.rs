@@ -302,7 +302,7 @@ impl<'a> Section<'a> {
 }
 
 /// Fields whose values must not appear in error messages.
-const SECRET_KEYS: &[&str] = &["token", "password", "admin_token", "database_url", "url"];
+const SECRET_KEYS: &[&str] = &["token", "password", "admin_token", "metrics_token", "database_url", "url"];
 
 fn kind(v: &Value) -> &'static str {
     match v {

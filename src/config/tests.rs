@@ -216,6 +216,7 @@ mod fuzz {
         "port",
         "host",
         "admin_token",
+        "metrics_token",
         "panel_id",
         "cors_allow_origin",
         "max_connections",

@@ -89,17 +89,21 @@ pub enum Denied {
 impl Denied {
     /// Whether this refusal counts towards the address's lockout (a guess, not a setting).
     pub fn is_attempt(&self) -> bool {
-        !matches!(self, Denied::Forbidden(NO_ADMIN_TOKEN))
+        !matches!(self, Denied::Forbidden(NO_ADMIN_TOKEN | NO_METRICS_TOKEN))
     }
 }
 
 pub const NO_ADMIN_TOKEN: &str = "admin actions are disabled: no server.admin_token is set in config.json";
+pub const NO_METRICS_TOKEN: &str =
+    "metrics are disabled: set server.metrics_token (or server.admin_token) in config.json";
+const METRICS_NEEDED: &str = "this needs server.metrics_token or server.admin_token as Authorization: Bearer";
 const ADMIN_NEEDED: &str = "this needs the admin token (server.admin_token) as Authorization: Bearer";
 const TOKEN_NEEDED: &str = "this camera requires a token (?token= or Authorization: Bearer)";
 const TOKEN_WRONG: &str = "the token is not valid for this camera";
 
-/// Decides a request: `role` of its route, the camera's token (viewer routes), the admin
-/// token (if configured) and what the request presents. Pure, so it is tested alone.
+/// Decides a request: `role` of its route, the route's own token (the camera's for viewer
+/// routes, `server.metrics_token` for `/metrics`), the admin token (if configured) and what
+/// the request presents. Pure, so it is tested alone.
 pub fn authorize(
     role: Role,
     camera_token: Option<&Secret>,
@@ -109,6 +113,13 @@ pub fn authorize(
     let admin = admin_token.is_some_and(|t| presented.matches(t, false));
     match role {
         Role::Public => Ok(Grant { admin }),
+        // Header only: a scraper is configured once, and a query string ends up in logs.
+        Role::Metrics => match (camera_token, admin_token) {
+            (None, None) => Err(Denied::Forbidden(NO_METRICS_TOKEN)),
+            _ if admin || camera_token.is_some_and(|t| presented.matches(t, false)) => Ok(Grant { admin }),
+            _ if presented.bearer.is_some() => Err(Denied::Forbidden(METRICS_NEEDED)),
+            _ => Err(Denied::Unauthorized(METRICS_NEEDED)),
+        },
         Role::Admin => match admin_token {
             None => Err(Denied::Forbidden(NO_ADMIN_TOKEN)),
             Some(_) if admin => Ok(Grant { admin: true }),
@@ -261,6 +272,22 @@ mod tests {
         let off = authorize(Role::Admin, None, None, &bearer("anything"));
         assert_eq!(off, Err(Denied::Forbidden(NO_ADMIN_TOKEN)));
         assert!(!off.unwrap_err().is_attempt(), "a missing setting is not a guess");
+    }
+
+    #[test]
+    fn metrics_need_the_metrics_or_the_admin_token_as_a_header() {
+        let (metrics, admin) = (secret("metrics-token-0123"), secret("admin-token-0123456"));
+        let m = |p: &Presented| authorize(Role::Metrics, Some(&metrics), Some(&admin), p);
+        assert_eq!(m(&Presented::default()), Err(Denied::Unauthorized(METRICS_NEEDED)));
+        assert_eq!(m(&bearer("metrics-token-0123")), Ok(Grant { admin: false }));
+        assert_eq!(m(&bearer("admin-token-0123456")), Ok(Grant { admin: true }));
+        assert_eq!(m(&bearer("cam-token")), Err(Denied::Forbidden(METRICS_NEEDED)));
+        assert_eq!(m(&query("metrics-token-0123")), Err(Denied::Unauthorized(METRICS_NEEDED)), "not in URLs");
+        let only_admin = |p: &Presented| authorize(Role::Metrics, None, Some(&admin), p);
+        assert_eq!(only_admin(&bearer("admin-token-0123456")), Ok(Grant { admin: true }));
+        let off = authorize(Role::Metrics, None, None, &bearer("anything"));
+        assert_eq!(off, Err(Denied::Forbidden(NO_METRICS_TOKEN)));
+        assert!(!off.unwrap_err().is_attempt());
     }
 
     #[test]

@@ -81,7 +81,10 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
         },
         _ => None,
     };
-    let camera_token = camera.as_ref().and_then(|c| c.config().token.clone());
+    let camera_token = match route {
+        Route::Metrics => registry.config.server.metrics_token.clone(),
+        _ => camera.as_ref().and_then(|c| c.config().token.clone()),
+    };
     let presented = Presented::of(req.headers(), req.uri().query());
     let grant = match authorize(role, camera_token.as_ref(), registry.config.server.admin_token.as_ref(), &presented) {
         Ok(g) => g,
@@ -103,6 +106,7 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
         (Route::Dashboard, _) => response::html(pages().dashboard.clone()),
         (Route::ApiStatus, _) => response::success(api::status(registry)),
         (Route::ApiCameras, _) => response::success(api::cameras(registry)),
+        (Route::Metrics, _) => response::prometheus(super::metrics::render(registry)),
         (Route::Asset(file), _) => asset(registry, file).await,
         (Route::Camera(_, page), Some(camera)) => camera_route(registry, camera, page, grant, req).await,
         (Route::Camera(name, _), None) => response::not_found(&format!("no camera at /{name}")),

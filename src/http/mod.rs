@@ -12,6 +12,7 @@ pub mod export;
 pub mod files;
 pub mod handler;
 pub mod limits;
+pub mod metrics;
 pub mod pages;
 pub mod params;
 pub mod query;

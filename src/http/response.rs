@@ -36,6 +36,13 @@ pub fn html(page: Bytes) -> Resp {
     r
 }
 
+/// Prometheus' text exposition format.
+pub fn prometheus(text: String) -> Resp {
+    let mut r = with_type(StatusCode::OK, "text/plain; version=0.0.4; charset=utf-8", Bytes::from(text));
+    r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
 pub fn jpeg(frame: Bytes) -> Resp {
     let mut r = with_type(StatusCode::OK, "image/jpeg", frame);
     r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -18,6 +18,8 @@ pub enum Role {
     Viewer,
     /// `server.admin_token` as `Authorization: Bearer`.
     Admin,
+    /// `server.metrics_token` or the admin token, as `Authorization: Bearer`.
+    Metrics,
 }
 
 /// Everything panelcam serves. Camera routes carry the camera's URL segment.
@@ -31,6 +33,8 @@ pub enum Route<'a> {
     ApiStatus,
     /// `GET /api/cameras`
     ApiCameras,
+    /// `GET /metrics`: Prometheus text format.
+    Metrics,
     /// `GET /assets/<file>`: browser libraries kept outside the binary (hls.js).
     Asset(&'a str),
     Camera(&'a str, CameraRoute<'a>),
@@ -149,6 +153,7 @@ impl<'a> Route<'a> {
             ["dashboard"] => get(Route::Dashboard),
             ["api", "status"] => get(Route::ApiStatus),
             ["api", "cameras"] => get(Route::ApiCameras),
+            ["metrics"] => get(Route::Metrics),
             ["assets", file] => get(Route::Asset(file)),
             ["api" | "dashboard" | "assets", ..] => Err(RouteError::NotFound),
             [cam, rest @ ..] if is_camera_segment(cam) => CameraRoute::decode(method, cam, rest),
@@ -160,6 +165,7 @@ impl<'a> Route<'a> {
     pub fn role(&self) -> Role {
         match self {
             Route::Root | Route::Dashboard | Route::ApiStatus | Route::ApiCameras | Route::Asset(_) => Role::Public,
+            Route::Metrics => Role::Metrics,
             Route::Camera(_, r) => match r {
                 CameraRoute::Index
                 | CameraRoute::Test

@@ -22,6 +22,7 @@ const ROLE_TABLE: &[(&str, &str, Role)] = &[
     ("GET", "/dashboard", Role::Public),
     ("GET", "/api/status", Role::Public),
     ("GET", "/api/cameras", Role::Public),
+    ("GET", "/metrics", Role::Metrics),
     ("GET", "/assets/hls.min.js", Role::Public),
     ("GET", "/cam1", Role::Viewer),
     ("GET", "/cam1/test", Role::Viewer),
