@@ -153,7 +153,11 @@ async fn one_start(url: &str) -> Result<(Start, Option<FfmpegArgs>), String> {
     let args = ffmpeg.map(|(_, f)| (process_args(f), spool.clone()));
     let start = Start {
         listening: ms(listening),
-        ready: tokio::time::timeout(Duration::from_millis(100), ready).await.ok().and_then(|r| r.ok().flatten()).map(ms),
+        ready: tokio::time::timeout(Duration::from_millis(100), ready)
+            .await
+            .ok()
+            .and_then(|r| r.ok().flatten())
+            .map(ms),
         ffmpeg_exec: ffmpeg.map(|(t, _)| ms(t)),
         first_jpeg: ms(first_jpeg),
     };
