@@ -7,6 +7,8 @@
 //! Everything runs the real `panelcam` binary (config.json `{}`: the shipped defaults, with a
 //! private HLS spool) against the RTSP test camera (1280x720 H.264 at 25 fps) with the issue's
 //! camera file (640 px wide MJPEG at 10 fps); see each module for what exactly is measured.
+//! `PANELCAM_BIN=<path>` runs a prebuilt binary instead of cargo's (e.g. a musl release build),
+//! `PANELCAM_RUNNER=qemu-aarch64-static` runs it under an emulator; FFmpeg is the host's.
 //! `BENCH_SECONDS` (default 30) scales every measuring time; `BENCH_CONFIG='{...}'` merges
 //! JSON into config.json (e.g. `{"recording": {"enabled": false}}` to attribute a cost).
 //! The numbers are wall-clock measurements: on a shared 2-core machine a neighbour's build
@@ -15,6 +17,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "live/cold_start.rs"]
+mod cold_start;
 #[path = "live/common.rs"]
 mod common;
 #[path = "live/ffmpeg_options.rs"]
@@ -29,6 +33,8 @@ mod resources;
 mod server_latency;
 #[path = "live/stall.rs"]
 mod stall;
+#[path = "live/stop_under_load.rs"]
+mod stop_under_load;
 
 use std::process::ExitCode;
 
@@ -41,6 +47,8 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("first-picture", "time to the first picture on a new live WebSocket", true),
     ("ffmpeg-options", "latency floor for variants of FFmpeg's options (investigation, ~8 min)", false),
     ("ffmpeg-stall", "FFmpeg paused 90 ms every 0.6 s: does the preview survive? (robustness)", false),
+    ("cold-start", "exec of a fresh panelcam -> first JPEG at a live WebSocket, 10 starts", true),
+    ("stop-under-load", "SIGTERM with 4 cameras recording and 50 viewers -> exit, 5 rounds (~2 min)", false),
 ];
 
 async fn run(name: &str) {
@@ -52,6 +60,8 @@ async fn run(name: &str) {
         "first-picture" => first_picture::first_picture().await,
         "ffmpeg-options" => ffmpeg_options::ffmpeg_options().await,
         "ffmpeg-stall" => stall::ffmpeg_stall().await,
+        "cold-start" => cold_start::cold_start().await,
+        "stop-under-load" => stop_under_load::stop_under_load().await,
         _ => unreachable!("checked against SCENARIOS"),
     }
 }

@@ -9,10 +9,16 @@
 #   scripts/bench.sh latency                  a scenario name alone: passed to every bench
 #   BENCH_SECONDS=10 scripts/bench.sh         shorter measuring times (default 30)
 #
-# Scenarios of `live`: latency, server-latency, cpu, rss, first-picture; by name: ffmpeg-options,
-# ffmpeg-stall.
+# Scenarios of `live`: latency, server-latency, cpu, rss, first-picture, cold-start; by name:
+# ffmpeg-options, ffmpeg-stall, stop-under-load (~3 min).
 # Experiment knobs (see benches/live/*.rs): BENCH_CONFIG, BENCH_CAMERA_ARGS, BENCH_CAMERA_FFMPEG,
 # BENCH_VARIANTS, BENCH_EXTRA_INPUT, BENCH_EXTRA_OUTPUT.
+# The binary the live benches start: PANELCAM_BIN=<path> (a prebuilt release binary, e.g.
+# target/x86_64-unknown-linux-musl/release/panelcam) instead of cargo's bench build, and
+# PANELCAM_RUNNER=<command> in front of it (e.g. qemu-aarch64-static for the aarch64 musl build;
+# FFmpeg stays the host's):
+#   PANELCAM_BIN=target/aarch64-unknown-linux-musl/release/panelcam \
+#     PANELCAM_RUNNER=qemu-aarch64-static scripts/bench.sh live cold-start
 # Scenarios of `framestore` (~8 min): ingest, writer-cpu, seek, retention, replay; by name:
 # flash (bytes written to storage per byte recorded, ~6 min); its knobs
 # (see benches/framestore.rs): BENCH_DIR (default /var/tmp/panelcam-bench, keeps ~3 GB of cached

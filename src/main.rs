@@ -9,6 +9,12 @@ use panelcam::registry::Registry;
 use panelcam::{service, telemetry};
 use tracing::{Instrument, error, info, warn};
 
+/// `--features mimalloc`: mimalloc instead of the libc allocator (musl's mallocng in the shipped
+/// build). docs/benchmarks.md ("Allocator") has the measurements behind the choice.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--cameras <dir>]
 
   run     start the gateway (default)

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Value, json};
 
 use crate::support::barcode;
-use crate::support::harness::{Server, TestCamera, camera_json, ffmpeg_pids_for, merge};
+use crate::support::harness::{Launch, Server, TestCamera, camera_json, ffmpeg_pids_for, merge};
 
 /// `BENCH_SECONDS` (default 30): the main measuring time. Every duration scales with it.
 pub fn bench_seconds() -> f64 {
@@ -94,9 +94,27 @@ impl std::ops::DerefMut for Panelcam {
     }
 }
 
+/// How panelcam is started: `PANELCAM_BIN=<path>` runs a prebuilt binary (e.g. the x86_64 musl
+/// release build) instead of this bench build's, `PANELCAM_RUNNER` (e.g. `qemu-aarch64-static`,
+/// split at whitespace) goes in front of it. Neither set: cargo's bench-profile binary.
+pub fn launch() -> Launch {
+    let bin = std::env::var("PANELCAM_BIN").ok().filter(|b| !b.trim().is_empty());
+    let runner = std::env::var("PANELCAM_RUNNER").unwrap_or_default();
+    let mut program: Vec<String> = runner.split_whitespace().map(String::from).collect();
+    match bin {
+        Some(bin) => {
+            let path = std::fs::canonicalize(&bin).unwrap_or_else(|e| panic!("PANELCAM_BIN={bin}: {e}"));
+            program.push(path.to_string_lossy().into_owned());
+        }
+        None if !program.is_empty() => program.push(env!("CARGO_BIN_EXE_panelcam").to_string()),
+        None => {}
+    }
+    Launch { program, ..Launch::default() }
+}
+
 /// The experiment knobs that change what runs, printed next to results ("" when none is set).
 pub fn bench_config_note() -> String {
-    ["BENCH_CONFIG", "BENCH_CAMERA_FFMPEG", "BENCH_CAMERA_ARGS"]
+    ["BENCH_CONFIG", "BENCH_CAMERA_FFMPEG", "BENCH_CAMERA_ARGS", "PANELCAM_BIN", "PANELCAM_RUNNER"]
         .iter()
         .filter_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()).map(|v| format!("  {k}={v}")))
         .collect()
@@ -110,7 +128,7 @@ pub async fn start_panelcam(cameras: &[(&str, Value)]) -> Panelcam {
     {
         merge(&mut config, serde_json::from_str(&text).expect("BENCH_CONFIG must be a JSON object"));
     }
-    let server = Server::start(config, cameras).await;
+    let server = Server::start_with(config, cameras, launch()).await;
     for (id, _) in cameras {
         server.wait_streaming(id, Duration::from_secs(40)).await;
     }

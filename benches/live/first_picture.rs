@@ -34,7 +34,7 @@ pub async fn first_picture() {
 
 /// One connection: (ms from the complete 101 to the first binary message, ms from the
 /// connect start to it).
-async fn one(port: u16) -> Result<(f64, f64), String> {
+pub async fn one(port: u16) -> Result<(f64, f64), String> {
     let start = Instant::now();
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
     s.set_nodelay(true).map_err(|e| e.to_string())?;

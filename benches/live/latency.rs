@@ -172,7 +172,7 @@ pub fn measure_ffmpeg(args: &[String], measure: Duration) -> Result<Run, String>
 
 /// Cuts FFmpeg's stdout into JPEGs on a thread; each comes with the wall-clock ms at which
 /// the read that completed it returned.
-fn split_jpegs(mut out: impl Read + Send + 'static) -> mpsc::Receiver<(f64, Vec<u8>)> {
+pub fn split_jpegs(mut out: impl Read + Send + 'static) -> mpsc::Receiver<(f64, Vec<u8>)> {
     let (tx, rx) = mpsc::channel();
     thread::spawn(move || {
         let (mut buf, mut chunk) = (Vec::<u8>::new(), vec![0u8; 1 << 16]);

@@ -1,5 +1,6 @@
 //! Scenarios 3 and 4: panelcam's own CPU with one camera and 50 viewers, and its resident
-//! memory with 4 cameras and 50 or 200 viewers. Viewers read every frame they are sent.
+//! memory (and CPU, the allocator's heaviest load) with 4 cameras and 50 or 200 viewers.
+//! Viewers read every frame they are sent.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -14,19 +15,19 @@ pub const CPU_TARGET_PERCENT: f64 = 3.0;
 pub const RSS_TARGET_MIB: f64 = 15.0;
 
 /// WebSocket viewers that read and count every frame until dropped.
-struct Viewers {
+pub struct Viewers {
     frames: Arc<AtomicU64>,
     bytes: Arc<AtomicU64>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Viewers {
-    fn new() -> Viewers {
+    pub fn new() -> Viewers {
         Viewers { frames: Arc::default(), bytes: Arc::default(), tasks: Vec::new() }
     }
 
     /// Connects one more viewer to `url` (connected when this returns).
-    async fn add(&mut self, url: &str) {
+    pub async fn add(&mut self, url: &str) {
         let mut ws = ws_connect(url).await.unwrap_or_else(|e| panic!("connect {url}: {e}"));
         let (frames, bytes) = (self.frames.clone(), self.bytes.clone());
         self.tasks.push(tokio::spawn(async move {
@@ -37,7 +38,7 @@ impl Viewers {
         }));
     }
 
-    fn counts(&self) -> (u64, u64) {
+    pub fn counts(&self) -> (u64, u64) {
         (self.frames.load(Relaxed), self.bytes.load(Relaxed))
     }
 }
@@ -101,9 +102,11 @@ pub async fn rss() {
             let id = IDS[viewers.tasks.len() % IDS.len()];
             viewers.add(&server.ws_url(&format!("/{id}/live"))).await;
         }
-        let (f0, t0) = (viewers.counts().0, Instant::now());
+        let (f0, c0, t0) = (viewers.counts().0, cpu_ticks(server.pid()), Instant::now());
         tokio::time::sleep(settle).await;
-        let fps = (viewers.counts().0 - f0) as f64 / t0.elapsed().as_secs_f64() / clients as f64;
+        let secs = t0.elapsed().as_secs_f64();
+        let fps = (viewers.counts().0 - f0) as f64 / secs / clients as f64;
+        let cpu = (cpu_ticks(server.pid()) - c0) as f64 / clock_ticks_per_sec() / secs * 100.0;
         let mib = rss_kib(server.pid()) as f64 / 1024.0;
         println!(
             "panelcam RSS (4 cameras, {label}, after {:.0} s): {mib:.1} MiB  (target <= {RSS_TARGET_MIB} MiB)  {}{}",
@@ -112,7 +115,8 @@ pub async fn rss() {
             bench_config_note()
         );
         println!(
-            "  peak (VmHWM) so far {:.1} MiB; clients got {fps:.1} fps each on average; load {}",
+            "  peak (VmHWM) so far {:.1} MiB; clients got {fps:.1} fps each on average; \
+             panelcam CPU meanwhile {cpu:.2} % of one core (FFmpeg excluded); load {}",
             hwm_kib(server.pid()) as f64 / 1024.0,
             loadavg()
         );
