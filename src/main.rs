@@ -186,10 +186,16 @@ fn run_logged(cli: &Cli) -> ExitCode {
         }
     };
     let warnings = warnings.iter().map(|w| w.to_string()).collect();
-    runtime.block_on(serve(config, cli.camera_dir(), warnings, open_files))
+    runtime.block_on(serve(config, cli.config.clone(), cli.camera_dir(), warnings, open_files))
 }
 
-async fn serve(config: config::Config, camera_dir: PathBuf, warnings: Vec<String>, open_files: u64) -> ExitCode {
+async fn serve(
+    config: config::Config,
+    config_path: PathBuf,
+    camera_dir: PathBuf,
+    warnings: Vec<String>,
+    open_files: u64,
+) -> ExitCode {
     let addr = format!("{}:{}", config.server.host, config.server.port);
     let listener = match tokio::net::TcpListener::bind(&addr).await {
         Ok(l) => l,
@@ -225,7 +231,7 @@ async fn serve(config: config::Config, camera_dir: PathBuf, warnings: Vec<String
         .server
         .max_connections
         .unwrap_or_else(|| panelcam::http::limits::max_connections(open_files, cameras.cameras.len()));
-    let registry: Arc<Registry> = Registry::new(config, camera_dir, video, warnings);
+    let registry: Arc<Registry> = Registry::new(config, Some(config_path), camera_dir, video, warnings);
     registry.apply(cameras).await;
     info!(
         "listening on http://{addr}/dashboard ({} cameras, at most {max_connections} connections with {open_files} open files)",

@@ -4,6 +4,7 @@
 
 pub mod camera;
 pub mod duration;
+pub mod edit;
 pub mod global;
 pub mod reader;
 pub mod secret;
@@ -23,6 +24,19 @@ use reader::Ctx;
 pub fn load_config(path: &Path) -> Result<(Config, Vec<Problem>), Vec<Problem>> {
     let ctx = Ctx::new(path);
     let config = read_document(&ctx, path).map(|value| {
+        let root = ctx.root(&value);
+        let config = Config::read(&root);
+        root.finish();
+        config
+    });
+    split(ctx.into_problems(), config)
+}
+
+/// Parses `config.json`'s text as [`load_config`] reads the file (for checking an edit
+/// before it is written); `path` names the file in problems.
+pub fn parse_config(path: &Path, text: &str) -> Result<(Config, Vec<Problem>), Vec<Problem>> {
+    let ctx = Ctx::new(path);
+    let config = parse_document(&ctx, text).map(|value| {
         let root = ctx.root(&value);
         let config = Config::read(&root);
         root.finish();

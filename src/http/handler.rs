@@ -107,6 +107,7 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
         (Route::ApiStatus, _) => response::success(api::status(registry)),
         (Route::ApiCameras, _) => response::success(api::cameras(registry)),
         (Route::Metrics, _) => response::prometheus(super::metrics::render(registry)),
+        (Route::Admin(admin), _) => super::admin::handle(registry, admin, req).await,
         (Route::Asset(file), _) => asset(registry, file).await,
         (Route::Camera(_, page), Some(camera)) => camera_route(registry, camera, page, grant, req).await,
         (Route::Camera(name, _), None) => response::not_found(&format!("no camera at /{name}")),

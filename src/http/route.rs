@@ -35,6 +35,8 @@ pub enum Route<'a> {
     ApiCameras,
     /// `GET /metrics`: Prometheus text format.
     Metrics,
+    /// `/api/admin/...`: camera files and `config.json`.
+    Admin(AdminRoute<'a>),
     /// `GET /assets/<file>`: browser libraries kept outside the binary (hls.js).
     Asset(&'a str),
     Camera(&'a str, CameraRoute<'a>),
@@ -114,6 +116,25 @@ pub enum ControlRoute<'a> {
     DeleteExport(&'a str),
 }
 
+/// The admin API: camera files and `config.json`, edited as the admin page does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AdminRoute<'a> {
+    /// `GET /api/admin/cameras`
+    ListCameras,
+    /// `POST /api/admin/cameras` `{"camera_id", "config"}`
+    CreateCamera,
+    /// `GET /api/admin/cameras/<id>`
+    GetCamera(&'a str),
+    /// `PUT /api/admin/cameras/<id>`: the whole camera file (secrets left out are kept)
+    PutCamera(&'a str),
+    /// `DELETE /api/admin/cameras/<id>`
+    DeleteCamera(&'a str),
+    /// `GET /api/admin/config`
+    GetConfig,
+    /// `PUT /api/admin/config`: a partial document, merged (JSON merge patch)
+    PutConfig,
+}
+
 /// Why a request has no route.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RouteError {
@@ -127,6 +148,9 @@ const POST: &[Method] = &[Method::POST];
 const PUT: &[Method] = &[Method::PUT];
 const DELETE: &[Method] = &[Method::DELETE];
 const GET_DELETE: &[Method] = &[Method::GET, Method::HEAD, Method::DELETE];
+const GET_POST: &[Method] = &[Method::GET, Method::HEAD, Method::POST];
+const GET_PUT: &[Method] = &[Method::GET, Method::HEAD, Method::PUT];
+const GET_PUT_DELETE: &[Method] = &[Method::GET, Method::HEAD, Method::PUT, Method::DELETE];
 
 /// Picks the route for `method` among a path's `(allowed methods, route)` pairs.
 fn by_method<'a>(method: &Method, options: &[(&'static [Method], Route<'a>)]) -> Result<Route<'a>, RouteError> {
@@ -135,10 +159,14 @@ fn by_method<'a>(method: &Method, options: &[(&'static [Method], Route<'a>)]) ->
             return Ok(*route);
         }
     }
-    match options {
-        [(methods, _)] => Err(RouteError::MethodNotAllowed(methods)),
-        _ => Err(RouteError::MethodNotAllowed(GET_DELETE)),
-    }
+    let allowed = match options {
+        [(methods, _)] => methods,
+        [(GET, _), (POST, _)] => GET_POST,
+        [(GET, _), (PUT, _)] => GET_PUT,
+        [(GET, _), (PUT, _), (DELETE, _)] => GET_PUT_DELETE,
+        _ => GET_DELETE,
+    };
+    Err(RouteError::MethodNotAllowed(allowed))
 }
 
 impl<'a> Route<'a> {
@@ -154,6 +182,22 @@ impl<'a> Route<'a> {
             ["api", "status"] => get(Route::ApiStatus),
             ["api", "cameras"] => get(Route::ApiCameras),
             ["metrics"] => get(Route::Metrics),
+            ["api", "admin", "cameras"] => by_method(
+                method,
+                &[(GET, Route::Admin(AdminRoute::ListCameras)), (POST, Route::Admin(AdminRoute::CreateCamera))],
+            ),
+            ["api", "admin", "cameras", id] => by_method(
+                method,
+                &[
+                    (GET, Route::Admin(AdminRoute::GetCamera(id))),
+                    (PUT, Route::Admin(AdminRoute::PutCamera(id))),
+                    (DELETE, Route::Admin(AdminRoute::DeleteCamera(id))),
+                ],
+            ),
+            ["api", "admin", "config"] => by_method(
+                method,
+                &[(GET, Route::Admin(AdminRoute::GetConfig)), (PUT, Route::Admin(AdminRoute::PutConfig))],
+            ),
             ["assets", file] => get(Route::Asset(file)),
             ["api" | "dashboard" | "assets", ..] => Err(RouteError::NotFound),
             [cam, rest @ ..] if is_camera_segment(cam) => CameraRoute::decode(method, cam, rest),
@@ -166,6 +210,7 @@ impl<'a> Route<'a> {
         match self {
             Route::Root | Route::Dashboard | Route::ApiStatus | Route::ApiCameras | Route::Asset(_) => Role::Public,
             Route::Metrics => Role::Metrics,
+            Route::Admin(_) => Role::Admin,
             Route::Camera(_, r) => match r {
                 CameraRoute::Index
                 | CameraRoute::Test

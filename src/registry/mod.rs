@@ -32,6 +32,8 @@ pub struct Registry {
     pub config: Config,
     /// Where camera files are read from (`cameras/` next to the config by default).
     pub camera_dir: PathBuf,
+    /// The `config.json` it was started with (the admin API edits it).
+    pub config_path: Option<PathBuf>,
     /// PostgreSQL and the outbox, shared by all cameras (database_type "postgresql").
     pub video: VideoEnv,
     pub exports: Arc<Exports>,
@@ -57,11 +59,18 @@ pub struct Applied {
 }
 
 impl Registry {
-    pub fn new(config: Config, camera_dir: PathBuf, video: VideoEnv, warnings: Vec<String>) -> Arc<Registry> {
+    pub fn new(
+        config: Config,
+        config_path: Option<PathBuf>,
+        camera_dir: PathBuf,
+        video: VideoEnv,
+        warnings: Vec<String>,
+    ) -> Arc<Registry> {
         let exports = Exports::new(&config.recording.database_path.join("exports"), config.recording.export_retention);
         let registry = Arc::new(Registry {
             config,
             camera_dir,
+            config_path,
             video,
             exports,
             status: Status::new(warnings),

@@ -23,6 +23,13 @@ const ROLE_TABLE: &[(&str, &str, Role)] = &[
     ("GET", "/api/status", Role::Public),
     ("GET", "/api/cameras", Role::Public),
     ("GET", "/metrics", Role::Metrics),
+    ("GET", "/api/admin/cameras", Role::Admin),
+    ("POST", "/api/admin/cameras", Role::Admin),
+    ("GET", "/api/admin/cameras/cam1", Role::Admin),
+    ("PUT", "/api/admin/cameras/cam1", Role::Admin),
+    ("DELETE", "/api/admin/cameras/cam1", Role::Admin),
+    ("GET", "/api/admin/config", Role::Admin),
+    ("PUT", "/api/admin/config", Role::Admin),
     ("GET", "/assets/hls.min.js", Role::Public),
     ("GET", "/cam1", Role::Viewer),
     ("GET", "/cam1/test", Role::Viewer),
@@ -70,9 +77,9 @@ fn every_route_has_its_role() {
     }
     // Each distinct route appears once in the table (a missing one would not be reviewed).
     assert_eq!(variants.len(), ROLE_TABLE.len(), "the table lists each route once: {variants:?}");
-    // Every deleting method is an admin action.
+    // Every deleting method is an admin action, and admin actions are deletes or the admin API.
     for (method, path, role) in ROLE_TABLE {
-        assert_eq!(*method == "DELETE", *role == Role::Admin, "{method} {path}");
+        assert_eq!(*method == "DELETE" || path.starts_with("/api/admin/"), *role == Role::Admin, "{method} {path}");
     }
 }
 
