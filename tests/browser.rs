@@ -57,6 +57,8 @@ async fn heavy_stream_and_test_pages_show_a_moving_picture() {
     let resolution = test.eval("document.getElementById('resolution').textContent").await.unwrap();
     assert_eq!(resolution, "640×360");
     assert_eq!(server.camera_status("cam").await["clients"], 2, "both pages are viewers");
+    stream.assert_no_console_errors().await;
+    test.assert_no_console_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -72,6 +74,7 @@ async fn heavy_dashboard_shows_a_tile_with_a_moving_picture() {
     .await
     .unwrap();
     assert_picture_changes(&page, &format!("{tile} img")).await;
+    page.assert_no_console_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,6 +92,7 @@ async fn heavy_pages_work_behind_a_reverse_proxy_prefix() {
     let browser = Browser::launch().await.unwrap();
     let page = browser.new_page(&format!("http://127.0.0.1:{proxy_port}/video/cam/stream")).await.unwrap();
     assert_picture_changes(&page, "#img").await;
+    page.assert_no_console_errors().await;
 }
 
 /// Forwards one connection, rewriting `/video/` out of the request line (like IIS's rule).
@@ -166,6 +170,7 @@ async fn heavy_control_page_records_and_plays_back() {
     assert!((start..=end).contains(&shown), "the timestamp shown ({shown}) lies in the recording [{start}, {end}]");
     // Playback is of the past: the shown time trails the wall clock.
     assert!(panelcam::util::now_ms() - shown > 500);
+    page.assert_no_console_errors().await;
 }
 
 /// Waits until a `<video>` plays: time advances past `beyond` seconds.
@@ -212,6 +217,7 @@ async fn heavy_live_hls_plays_in_chromium_with_hls_js() {
     let size = page.eval("[window.panelcamHls.video.videoWidth, window.panelcamHls.video.videoHeight]").await.unwrap();
     assert_eq!(size, json!([640, 360]), "the camera's own resolution");
     assert!(t > 1.0);
+    page.assert_no_console_errors().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -251,4 +257,5 @@ async fn heavy_a_recorded_range_over_two_sessions_plays_and_seeks() {
     let after = assert_video_plays(&page, target + 0.5).await;
     assert!(after < total + 0.5, "{after}");
     let _ = first;
+    page.assert_no_console_errors().await;
 }

@@ -16,7 +16,11 @@ pub struct Pages {
 const STYLE: &str = include_str!("../../web/style.css");
 const PLAYER: &str = include_str!("../../web/player.js");
 
+/// The icon inline, so no page asks for `/favicon.ico` (and logs a 404 when it is missing).
+const ICON: &str = "<link rel=\"icon\" href=\"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect x='1' y='4' width='10' height='8' rx='1' fill='%23246'/%3E%3Cpath d='M11 7l4-2v6l-4-2z' fill='%23246'/%3E%3C/svg%3E\">";
+
 fn assemble(html: &str) -> Bytes {
+    let html = html.replacen("<meta charset=\"utf-8\">", &format!("<meta charset=\"utf-8\">\n{ICON}"), 1);
     Bytes::from(html.replace("/*STYLE*/", STYLE).replace("/*PLAYER*/", PLAYER))
 }
 

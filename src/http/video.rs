@@ -198,8 +198,13 @@ async fn serve_mp4(video: &VideoCamera, name: &str, range: Option<&str>, downloa
 /// Continuous recorded spans, like the reference media server's `/list`: where the video
 /// is, and by omission where it is not.
 pub async fn spans(camera: &Camera, query: &str) -> Result<Resp, StoreError> {
-    let store = video_of(camera)?.store.clone();
     let r = TimeRange::optional(query, ("from", "to"), (0, i64::MAX))?;
+    // A camera that records no video has recorded no spans: an empty timeline, not an error
+    // (the control page asks for every camera, and a 404 shows as a console error).
+    let Ok(video) = video_of(camera) else {
+        return Ok(response::success(json!({"spans": [], "video_storage": false})));
+    };
+    let store = video.store.clone();
     let mut pieces: Vec<(i64, i64)> =
         store.list_hls(r.from, r.to).await?.iter().map(|s| (s.start_ms, s.start_ms + s.duration_ms)).collect();
     if pieces.is_empty() {

@@ -140,6 +140,11 @@ impl Conn {
             "Runtime.exceptionThrown" => {
                 format!("[exception] {}", exception_text(&p["exceptionDetails"]))
             }
+            // Network failures (a 404 for /favicon.ico, say) and browser-side errors.
+            "Log.entryAdded" => {
+                let e = &p["entry"];
+                format!("[log-{}] {} {}", str_or(&e["level"], "info"), str_or(&e["text"], ""), str_or(&e["url"], ""))
+            }
             "Inspector.targetCrashed" => "[crash] renderer crashed".to_string(),
             _ => return,
         };
@@ -402,6 +407,7 @@ impl Browser {
         let lifecycle = json!({ "enabled": true });
         page.call("Page.setLifecycleEventsEnabled", lifecycle).await?;
         page.call("Runtime.enable", json!({})).await?;
+        page.call("Log.enable", json!({})).await?;
         let nav = page.call("Page.navigate", json!({ "url": url })).await?;
         if let Some(err) = nav["errorText"].as_str().filter(|e| !e.is_empty()) {
             return Err(format!("navigate to {url}: {err}"));
@@ -485,6 +491,19 @@ impl Page {
     }
 
     /// Console API calls and uncaught exceptions since the page was created.
+    /// Errors the page showed in its console: `console.error`, exceptions, failed requests,
+    /// a crash. Any one fails a page test.
+    pub async fn console_errors(&self) -> Vec<String> {
+        let errors = ["[error]", "[exception]", "[log-error]", "[crash]"];
+        let all = self.console_messages().await;
+        all.into_iter().filter(|m| errors.iter().any(|e| m.starts_with(e))).collect()
+    }
+
+    pub async fn assert_no_console_errors(&self) {
+        let errors = self.console_errors().await;
+        assert!(errors.is_empty(), "the page logged errors: {errors:?}");
+    }
+
     pub async fn console_messages(&self) -> Vec<String> {
         self.events(|p| p.console.clone()).unwrap_or_default()
     }
