@@ -74,6 +74,44 @@ async fn heavy_dashboard_shows_a_tile_with_a_moving_picture() {
     .await
     .unwrap();
     assert_picture_changes(&page, &format!("{tile} img")).await;
+    let line = page.eval("document.getElementById('server').textContent").await.unwrap();
+    assert!(line.as_str().unwrap().contains(&format!("panelcam {}", env!("CARGO_PKG_VERSION"))), "{line}");
+    // Record from the tile, and stop again.
+    page.click(&format!("{tile} .rec-button")).await.unwrap();
+    page.wait_for(
+        &format!("document.querySelector('{tile} .rec').textContent.includes('REC')"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.get("/cam/control/recording/active").await.json()["data"]["active"], true);
+    page.click(&format!("{tile} .rec-button")).await.unwrap();
+    page.wait_for(&format!("document.querySelector('{tile} .rec').textContent === ''"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    // The media icons are drawn, not font glyphs.
+    let icons = page.eval(&format!("document.querySelectorAll('{tile} .rec-button svg path').length")).await.unwrap();
+    assert_eq!(icons, 1);
+    // A camera removed while the page is open loses its tile.
+    std::fs::remove_file(server.dir.0.join("cameras/cam.json")).unwrap();
+    page.wait_for(&format!("document.querySelector('{tile}') === null"), Duration::from_secs(10)).await.unwrap();
+    page.assert_no_console_errors().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_the_stream_page_explains_a_camera_without_hls() {
+    let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
+    let camera = camera_json("/cam", &cam.url("/cam"), json!({}));
+    let server = Server::start(json!({"recording": {"hls_live": false}}), &[("cam", camera)]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&server.http_url("/cam/stream?hls=1")).await.unwrap();
+    page.wait_for(
+        "document.getElementById('status').textContent.includes('This camera has no HLS')",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     page.assert_no_console_errors().await;
 }
 
