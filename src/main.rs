@@ -245,6 +245,10 @@ async fn serve(
         panelcam::registry::watcher::run(registry.clone(), shutdown_rx.clone())
             .instrument(telemetry::component("registry")),
     );
+    let config_watcher = tokio::spawn(
+        panelcam::registry::watcher::run_config(registry.clone(), shutdown_rx.clone())
+            .instrument(telemetry::component("registry")),
+    );
     let housekeeping = tokio::spawn(
         panelcam::registry::housekeeping::run(registry.clone(), shutdown_rx)
             .instrument(telemetry::component("housekeeping")),
@@ -273,6 +277,7 @@ async fn serve(
     // No camera may be started by a change to the directory once stopping has begun.
     watcher.abort();
     let _ = watcher.await;
+    config_watcher.abort();
     registry.stop_all().await;
     let _ = server.await;
     let _ = housekeeping.await;
