@@ -89,7 +89,7 @@ build_base() {
   echo panel >"$root/etc/hostname"
   echo '/dev/vda / ext4 rw,errors=remount-ro 0 1' >"$root/etc/fstab"
   printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=ipv4\n' >"$root/etc/systemd/network/10-wired.network"
-  systemctl --root="$root" enable systemd-networkd.service systemd-networkd-wait-online.service >/dev/null
+  systemctl -q --root="$root" enable systemd-networkd.service systemd-networkd-wait-online.service >/dev/null
   : >"$root/etc/machine-id" # generated at first boot
   rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
   cp -L "$root/vmlinuz" "$tmp/vmlinuz" || die "no kernel /vmlinuz in the base root"
@@ -126,7 +126,7 @@ cp -a "$base/root" "$root"
 tar -xzf "$tarball" -C "$root"
 systemd-sysusers --root="$root" >/dev/null
 systemd-tmpfiles --root="$root" --create >/dev/null 2>&1 || true # runs again at every boot
-systemctl --root="$root" enable panelcam.service >/dev/null
+systemctl -q --root="$root" enable panelcam.service >/dev/null
 
 # Test settings (this image only): the demo camera on; recordings shipped to the host's
 # PostgreSQL (qemu's 10.0.2.2 is the host's 127.0.0.1) in database panelcam_boot.
@@ -145,7 +145,9 @@ config["recording"].update({
 json.dump(config, open(path, "w"), indent=2)
 EOF
 cp -r scripts/image/test-overlay/. "$root/"
-systemctl --root="$root" enable panelcam-test-shell.service >/dev/null
+systemctl -q --root="$root" enable panelcam-test-shell.service >/dev/null
+# systemd's getty generator would also put a login prompt on the virtio console.
+systemctl -q --root="$root" mask serial-getty@hvc0.service
 
 # ext4 straight from the directory (no loop mount): the root's size plus room for recordings.
 used_mb=$(du -sm "$root" | cut -f1)
