@@ -66,8 +66,9 @@ binfmt() {
 }
 
 build_base() {
-  local tmp=$base.tmp root
-  root=$tmp/root
+  # Not local: the EXIT trap (an error, Ctrl-C) needs it after this function is gone.
+  tmp=$base.tmp
+  local root=$tmp/root
   trap 'umount_below "$tmp"' EXIT
   mkdir -p "$root"
   binfmt
