@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import time
+import traceback
 
 CAMERA = "demo"
 STOP_LIMIT_S = 20  # TimeoutStopSec of systemd/panelcam.service
@@ -318,7 +319,9 @@ def main():
     try:
         checks(a, guest, numbers)
         ok = True
-    except (CheckFailed, OSError, subprocess.CalledProcessError) as e:
+    except Exception as e:  # a bug here too: still show the guest's side and power it off
+        if not isinstance(e, (CheckFailed, OSError, subprocess.CalledProcessError)):
+            traceback.print_exc()
         print(f"boot-check: FAILED: {e}", file=sys.stderr, flush=True)
         ok = False
         try:
