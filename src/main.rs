@@ -232,7 +232,8 @@ async fn serve(
         .max_connections
         .unwrap_or_else(|| panelcam::http::limits::max_connections(open_files, cameras.cameras.len()));
     let registry: Arc<Registry> = Registry::new(config, Some(config_path), camera_dir, video, warnings);
-    registry.apply(cameras).await;
+    // In the registry's span like a rescan, so the cameras' first lines carry COMPONENT too.
+    registry.apply(cameras).instrument(telemetry::component("registry")).await;
     info!(
         "listening on http://{addr}/dashboard ({} cameras, at most {max_connections} connections with {open_files} open files)",
         registry.cameras().len()
