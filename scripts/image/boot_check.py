@@ -22,6 +22,7 @@ import traceback
 
 CAMERA = "demo"
 STOP_LIMIT_S = 20  # TimeoutStopSec of systemd/panelcam.service
+ADMIN = "boot-test-admin-token-0123"  # server.admin_token of the test image (rootfs.sh)
 FRAMES = 5
 
 
@@ -99,11 +100,13 @@ class Guest:
             check(time.monotonic() < deadline, f"no shell on the guest's /dev/hvc0 after {timeout} s")
 
 
-def http(port, method, path, body=None, timeout=10):
+def http(port, method, path, body=None, timeout=10, headers=None):
     import http.client
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        headers = {"Content-Type": "application/json"} if body is not None else {}
+        headers = dict(headers or {})
+        if body is not None:
+            headers["Content-Type"] = "application/json"
         conn.request(method, path, body=body, headers=headers)
         r = conn.getresponse()
         return r.status, r.read()
@@ -259,6 +262,21 @@ def checks(a, guest, numbers):
     n, size, sha_ok = segments.split("|")
     check(sha_ok == "t", f"segment checksums in PostgreSQL: {segments}")
     log(f"session {session}: {n_frames} frames in SQLite; {n} HLS segments ({size} bytes) in PostgreSQL {a.database}")
+
+    # 3b. The admin API inside the sandbox: camera files are writable, config.json is not.
+    auth = {"Authorization": "Bearer " + ADMIN}
+    code, body = http(a.port, "GET", f"/api/admin/cameras/{CAMERA}", headers=auth)
+    check(code == 200, f"admin GET camera: {code} {body[:300]!r}")
+    doc = json.loads(body)["data"]["config"]
+    doc.setdefault("mqtt", {})["publish_interval"] = 5  # not a stream setting: applied in place
+    code, body = http(a.port, "PUT", f"/api/admin/cameras/{CAMERA}", json.dumps(doc).encode(), headers=auth)
+    check(code == 200 and json.loads(body)["data"]["applied"]["updated_in_place"] == [CAMERA],
+          f"admin PUT camera inside the sandbox: {code} {body[:300]!r}")
+    owner = guest.ok(f"stat -c '%U %a' /etc/panelcam/cameras/{CAMERA}.json").strip()
+    check(owner.startswith("panelcam "), f"the rewritten camera file: {owner}")
+    code, body = http(a.port, "PUT", "/api/admin/config", b'{"server": {"max_viewers_per_camera": 50}}', headers=auth)
+    check(code == 500 and b"Read-only file system" in body, f"config.json must stay read-only: {code} {body[:300]!r}")
+    log(f"admin API: camera file rewritten by panelcam ({owner}); config.json read-only in the sandbox")
 
     # 4. The journal: the camera's lines carry its fields, FFmpeg's warnings rank above info.
     out = guest.ok(f"journalctl -u panelcam CAMERA={CAMERA} -o json --no-pager")

@@ -137,6 +137,7 @@ python3 - "$root/etc/panelcam/config.json" <<'EOF'
 import json, sys
 path = sys.argv[1]
 config = json.load(open(path))
+config["server"]["admin_token"] = "boot-test-admin-token-0123"  # the admin API check
 config["recording"].update({
     "database_type": "postgresql",
     "database_url": "postgres://postgres@10.0.2.2:5432/panelcam_boot",
