@@ -5,6 +5,7 @@
 pub mod camera;
 pub mod duration;
 pub mod global;
+pub mod mqtt;
 pub mod reader;
 pub mod secret;
 

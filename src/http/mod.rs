@@ -2,7 +2,6 @@
 //! sends. The accept loop is generic over nothing but a `TcpStream` today; TLS wraps the
 //! stream before `serve_connection` later.
 
-pub mod api;
 pub mod auth;
 pub mod body;
 pub mod control;
