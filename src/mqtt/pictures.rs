@@ -52,9 +52,6 @@ pub async fn run(camera: Arc<Camera>, out: Arc<Outbound>, topics: Topics, arriva
         let Some(frame) = frames.borrow_and_update().clone() else { continue };
         let delta = previous_ms.map_or(0, |p| (frame.captured_ms - p).max(0));
         previous_ms = Some(frame.captured_ms);
-        if !out.connected() {
-            continue;
-        }
         let config = camera.config();
         if arrival {
             let event = json!({"t": frame.captured_ms, "d": delta, "s": frame.jpeg.len()});
