@@ -115,5 +115,7 @@ pub fn summary(registry: &Registry) -> Value {
         "cameras_total": cameras.len(),
         "cameras_streaming": streaming,
         "cameras": cameras.iter().map(|c| c.id()).collect::<Vec<_>>(),
+        "outbox": registry.video.outbox.as_ref().map(|o| o.status()),
+        "disk": registry.status.disk_json(),
     })
 }

@@ -113,8 +113,17 @@ impl Status {
         w
     }
 
-    pub fn to_json(&self) -> Value {
+    pub fn disk_json(&self) -> Value {
         let d = self.disk();
+        json!({
+            "used_percent": d.used_percent.map(|p| (p * 10.0).round() / 10.0),
+            "limit_percent": d.limit_percent,
+            "over_limit_and_nothing_to_free": d.stuck,
+            "message": d.message,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
         json!({
             "warnings": self.warnings(),
             "auth_failures": self.auth_failures.load(Relaxed),
@@ -126,12 +135,7 @@ impl Status {
                 "watched": self.camera_dir_problem().is_none(),
                 "problem": self.camera_dir_problem(),
             },
-            "disk": {
-                "used_percent": d.used_percent.map(|p| (p * 10.0).round() / 10.0),
-                "limit_percent": d.limit_percent,
-                "over_limit_and_nothing_to_free": d.stuck,
-                "message": d.message,
-            },
+            "disk": self.disk_json(),
         })
     }
 }
