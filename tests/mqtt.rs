@@ -350,3 +350,19 @@ async fn panelcam_streams_on_while_the_broker_restarts_and_reconnects() {
     assert!(mqtt["reconnects"].as_u64().unwrap() >= 1, "{mqtt}");
     broker.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tls_broker_url_stops_startup_naming_the_setting() {
+    let dir = TempDir::new("mqtts");
+    let config =
+        json!({"mqtt": {"enabled": true, "broker_url": format!("mqtts://panel:{MQTT_PASSWORD}@127.0.0.1:8883")}});
+    dir.write("config.json", &config.to_string());
+    let (code, stdout, stderr) = run_panelcam(&dir.0, &["run", "--config", "config.json"]).await;
+    let output = format!("{stdout}{stderr}");
+    assert_eq!(code, Some(2), "{output}");
+    assert!(
+        output.contains("mqtt.broker_url") && output.contains("TLS to the broker arrives with HTTPS support"),
+        "{output}"
+    );
+    assert!(!output.contains(MQTT_PASSWORD), "{output}");
+}

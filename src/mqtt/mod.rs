@@ -134,7 +134,11 @@ pub async fn run(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
             }
         }
     }
-    periodic.abort();
+    // The periodic task ends its picture tasks on the same signal; nothing is queued after
+    // "offline" once it has.
+    if tokio::time::timeout(Duration::from_secs(1), periodic).await.is_err() {
+        warn!("MQTT: the status task did not stop within 1 s");
+    }
     if status.connected.load(Relaxed) {
         goodbye(&out, &topics, &mut eventloop).await;
     }
