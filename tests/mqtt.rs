@@ -366,3 +366,24 @@ async fn a_tls_broker_url_stops_startup_naming_the_setting() {
     );
     assert!(!output.contains(MQTT_PASSWORD), "{output}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_camera_clears_its_retained_topics() {
+    let base = base("removed");
+    let config = mqtt_config(SHARED_BROKER, &base, json!({"retain": true}));
+    let server = Server::start(config, &[("cam", lavfi_camera(json!({"publish_interval": 1})))]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let status_topic = format!("{base}/cameras/cam/status");
+    let mut sub = Subscriber::connect(SHARED_BROKER, &status_topic).await;
+    let retained = sub.next_on(&status_topic, Duration::from_secs(10)).await.expect("retained status");
+    assert!(retained.retain && !retained.payload.is_empty());
+
+    std::fs::remove_file(server.dir.0.join("cameras/cam.json")).unwrap();
+    let cleared = eventually(Duration::from_secs(15), async || {
+        matches!(sub.next_on(&status_topic, Duration::from_millis(500)).await, Some(m) if m.payload.is_empty())
+    })
+    .await;
+    assert!(cleared, "an empty retained payload clears the removed camera's status");
+    let mut late = Subscriber::connect(SHARED_BROKER, &status_topic).await;
+    assert!(late.next_on(&status_topic, Duration::from_secs(2)).await.is_none(), "nothing retained any more");
+}

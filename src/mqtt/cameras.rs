@@ -39,10 +39,11 @@ pub async fn run(registry: Arc<Registry>, out: Arc<Outbound>, topics: Topics, mu
             _ = out.connected_now.notified() => {}
             _ = shutdown.wait_for(|s| *s) => break,
         }
-        sync(&registry, &out, &topics, &mut running);
+        // Statuses first: a camera removed meanwhile is cleared by `sync` after its last status.
         if out.connected() {
             publish_status(&registry, &out, &topics);
         }
+        sync(&registry, &out, &topics, &mut running);
     }
     for r in running.into_values() {
         r.task.abort();
