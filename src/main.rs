@@ -251,9 +251,12 @@ async fn serve(
             .instrument(telemetry::component("registry")),
     );
     let housekeeping = tokio::spawn(
-        panelcam::registry::housekeeping::run(registry.clone(), shutdown_rx)
+        panelcam::registry::housekeeping::run(registry.clone(), shutdown_rx.clone())
             .instrument(telemetry::component("housekeeping")),
     );
+    // Returns at once unless mqtt.enabled; on shutdown it says "offline" (retained) first.
+    let mqtt =
+        tokio::spawn(panelcam::mqtt::run(registry.clone(), shutdown_rx).instrument(telemetry::component("mqtt")));
     // Ready: the listener is bound and the cameras are set up.
     let notifier = service::Notifier::from_env().map(Arc::new);
     tokio::spawn(service::runtime_heartbeat());
@@ -282,6 +285,7 @@ async fn serve(
     registry.stop_all().await;
     let _ = server.await;
     let _ = housekeeping.await;
+    let _ = mqtt.await;
     if let Some(shipper) = shipper {
         let _ = shipper.await;
     }

@@ -194,6 +194,12 @@ impl CameraConfig {
             publish_interval: mqtt_section.opt_f64("publish_interval", 0.0..=86_400.0),
             topic_name: mqtt_section.opt_string("topic_name"),
         };
+        if mqtt.topic_name.as_deref().is_some_and(|t| !super::mqtt::valid_topic(t)) {
+            s.ctx().error(
+                &mqtt_section.field("topic_name"),
+                "expected an MQTT topic without '+', '#' or NUL, not empty (pictures are published to it)",
+            );
+        }
         mqtt_section.finish();
         let recording = read_recording_override(&s.section("recording"));
         let transcoding = read_transcoding_override(&s.section("transcoding_override"));

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::mqtt::{MqttConfig, read_mqtt};
 use super::reader::Section;
 use super::secret::Secret;
 
@@ -52,22 +53,6 @@ pub struct TlsConfig {
     pub enabled: bool,
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
-}
-
-#[derive(Clone, Debug)]
-pub struct MqttConfig {
-    pub enabled: bool,
-    pub broker_url: String,
-    pub client_id: String,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub base_topic: String,
-    pub qos: u8,
-    pub retain: bool,
-    pub keep_alive_secs: u64,
-    pub publish_interval_secs: f64,
-    pub publish_picture_arrival: bool,
-    pub max_packet_size: u64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -298,38 +283,6 @@ fn read_server(s: &Section) -> ServerConfig {
     s.finish();
     server
 }
-
-fn read_mqtt(s: &Section) -> MqttConfig {
-    let m = MqttConfig {
-        enabled: s.bool("enabled", false),
-        broker_url: s.string("broker_url", "mqtt://127.0.0.1:1883"),
-        client_id: s.string("client_id", "panelcam"),
-        username: s.opt_string("username"),
-        password: s.opt_string("password").map(Secret::new),
-        base_topic: s.string("base_topic", "panelcam"),
-        qos: s.u64("qos", 0..=2, 0) as u8,
-        retain: s.bool("retain", false),
-        keep_alive_secs: s.u64("keep_alive_secs", 1..=65535, 60),
-        publish_interval_secs: s.f64("publish_interval_secs", 0.0..=86_400.0, 1.0),
-        publish_picture_arrival: s.bool("publish_picture_arrival", true),
-        max_packet_size: s.u64("max_packet_size", 1024..=268_435_456, 268_435_456),
-    };
-    if m.enabled && !(m.broker_url.starts_with("mqtt://") || m.broker_url.starts_with("mqtts://")) {
-        s.ctx().error(
-            &s.field("broker_url"),
-            format!("expected a URL starting with mqtt:// or mqtts://, found \"{}\"", m.broker_url),
-        );
-    }
-    if m.enabled {
-        s.ctx().warn(&s.field("enabled"), NOT_YET_MQTT);
-    }
-    s.finish();
-    m
-}
-
-/// Said wherever MQTT is enabled: accepted settings must take effect or say why not.
-pub const NOT_YET_MQTT: &str =
-    "MQTT publishing is not implemented in this version of panelcam; nothing is published to the broker";
 
 pub const MP4_STORAGE_TYPES: &[&str] = &["disabled", "filesystem", "database"];
 

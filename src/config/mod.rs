@@ -6,6 +6,7 @@ pub mod camera;
 pub mod duration;
 pub mod edit;
 pub mod global;
+pub mod mqtt;
 pub mod reader;
 pub mod secret;
 

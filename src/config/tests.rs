@@ -57,15 +57,34 @@ const SPEC_CAMERA: &str = r#"{
 fn spec_config_reads_without_problems() {
     let dir = TempDir::new("spec");
     let (config, warnings) = load_config(&dir.write("config.json", SPEC_CONFIG)).unwrap();
-    // MQTT is accepted but not implemented yet: said, never silent.
-    assert_eq!(warnings.len(), 1, "{warnings:?}");
-    assert_eq!((warnings[0].field.as_str(), warnings[0].message.as_str()), ("mqtt.enabled", global::NOT_YET_MQTT));
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(config.mqtt.enabled);
+    assert!(!config.mqtt.commands_enabled, "commands are off unless asked for");
+    assert_eq!(config.mqtt.broker().unwrap().port, 1883);
     assert_eq!(config.server.port, 8080);
     assert_eq!(config.server.admin_token.as_ref().unwrap().expose(), "your-secure-admin-token");
     assert_eq!(config.mqtt.client_id, format!("videoserver-{}", hostname()));
     assert_eq!(config.recording.frame_retention(), Some(Duration::from_secs(7 * 86_400)));
     assert_eq!(config.transcoding.capture_framerate, 5.0);
     assert_eq!(config.transcoding.quality, 75);
+}
+
+#[test]
+fn mqtt_commands_flag_and_tls_broker() {
+    let dir = TempDir::new("mqtt");
+    let on = r#"{"mqtt": {"enabled": true, "commands_enabled": true, "broker_url": "mqtt://u:pw@b:1884"}}"#;
+    let (config, warnings) = load_config(&dir.write("config.json", on)).unwrap();
+    assert!(warnings.is_empty(), "{warnings:?}");
+    assert!(config.mqtt.commands_enabled);
+    let tls = r#"{"mqtt": {"enabled": true, "broker_url": "mqtts://u:pw@b:8883"}}"#;
+    let problems = load_config(&dir.write("config.json", tls)).unwrap_err();
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert_eq!(problems[0].field, "mqtt.broker_url");
+    assert!(problems[0].message.contains("arrives with HTTPS support"), "{}", problems[0].message);
+    assert!(!problems[0].to_string().contains("pw"), "{}", problems[0]);
+    // A disabled section is not judged.
+    let off = r#"{"mqtt": {"enabled": false, "broker_url": "mqtts://b"}}"#;
+    assert!(load_config(&dir.write("config.json", off)).is_ok());
 }
 
 #[test]

@@ -10,7 +10,6 @@ use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER};
 use hyper::{Method, Request, StatusCode};
 use tracing::warn;
 
-use super::api;
 use super::auth::{Denied, Grant, Lockouts, Presented, authorize};
 use super::pages::pages;
 use super::response::{self, Resp};
@@ -105,8 +104,8 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
         (Route::Root, _) => response::redirect("dashboard"),
         (Route::Dashboard, _) => response::html(pages().dashboard.clone()),
         (Route::AdminPage, _) => response::html(pages().admin.clone()),
-        (Route::ApiStatus, _) => response::success(api::status(registry)),
-        (Route::ApiCameras, _) => response::success(api::cameras(registry)),
+        (Route::ApiStatus, _) => response::success(crate::registry::report::status(registry)),
+        (Route::ApiCameras, _) => response::success(crate::registry::report::cameras(registry)),
         (Route::Metrics, _) => response::prometheus(super::metrics::render(registry)),
         (Route::Admin(admin), _) => super::admin::handle(registry, admin, req).await,
         (Route::Asset(file), _) => asset(registry, file).await,

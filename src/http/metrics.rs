@@ -188,7 +188,7 @@ impl Process {
 }
 
 pub fn render(registry: &Registry) -> String {
-    render_status(&super::api::status(registry), &Process::read())
+    render_status(&crate::registry::report::status(registry), &Process::read())
 }
 
 #[cfg(test)]

@@ -3,7 +3,6 @@
 //! stream before `serve_connection` later.
 
 pub mod admin;
-pub mod api;
 pub mod auth;
 pub mod body;
 pub mod control;

@@ -12,6 +12,7 @@
 //!   shown in `/api/status`.
 
 pub mod housekeeping;
+pub mod report;
 pub mod status;
 pub mod watcher;
 

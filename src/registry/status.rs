@@ -4,7 +4,7 @@
 //! own. Everything here is read without I/O and without waiting for anything slow.
 
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 
 use serde_json::{Value, json};
 
@@ -36,6 +36,48 @@ pub struct Status {
     /// Live connections (HTTP and WebSocket) and the most allowed.
     pub connections: AtomicU64,
     pub max_connections: AtomicU64,
+    pub mqtt: MqttStatus,
+}
+
+/// The MQTT client's connection and counters, written by `crate::mqtt`, read by the status
+/// documents. Nothing here can hold a secret: errors are redacted before they are stored.
+#[derive(Default)]
+pub struct MqttStatus {
+    pub enabled: AtomicBool,
+    pub connected: AtomicBool,
+    last_error: Mutex<Option<String>>,
+    /// Messages handed to the broker's connection.
+    pub published: AtomicU64,
+    /// Messages not sent: the request queue was full or the broker was not connected.
+    pub dropped: AtomicU64,
+    /// Pictures not sent because they were larger than `mqtt.max_packet_size`.
+    pub too_large: AtomicU64,
+    /// Commands received on the command topics (answered or not).
+    pub commands: AtomicU64,
+    pub reconnects: AtomicU64,
+}
+
+impl MqttStatus {
+    pub fn set_error(&self, e: Option<String>) {
+        *self.last_error.lock().unwrap_or_else(|e| e.into_inner()) = e;
+    }
+
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    pub fn to_json(&self) -> Value {
+        json!({
+            "enabled": self.enabled.load(Relaxed),
+            "connected": self.connected.load(Relaxed),
+            "last_error": self.last_error(),
+            "published": self.published.load(Relaxed),
+            "dropped": self.dropped.load(Relaxed),
+            "too_large": self.too_large.load(Relaxed),
+            "commands": self.commands.load(Relaxed),
+            "reconnects": self.reconnects.load(Relaxed),
+        })
+    }
 }
 
 impl Status {
@@ -78,8 +120,17 @@ impl Status {
         w
     }
 
-    pub fn to_json(&self) -> Value {
+    pub fn disk_json(&self) -> Value {
         let d = self.disk();
+        json!({
+            "used_percent": d.used_percent.map(|p| (p * 10.0).round() / 10.0),
+            "limit_percent": d.limit_percent,
+            "over_limit_and_nothing_to_free": d.stuck,
+            "message": d.message,
+        })
+    }
+
+    pub fn to_json(&self) -> Value {
         json!({
             "warnings": self.warnings(),
             "auth_failures": self.auth_failures.load(Relaxed),
@@ -87,16 +138,12 @@ impl Status {
             "connections": self.connections.load(Relaxed),
             "max_connections": self.max_connections.load(Relaxed),
             "config_file": self.config_file.lock().unwrap_or_else(|e| e.into_inner()).clone(),
+            "mqtt": self.mqtt.to_json(),
             "camera_directory": {
                 "watched": self.camera_dir_problem().is_none(),
                 "problem": self.camera_dir_problem(),
             },
-            "disk": {
-                "used_percent": d.used_percent.map(|p| (p * 10.0).round() / 10.0),
-                "limit_percent": d.limit_percent,
-                "over_limit_and_nothing_to_free": d.stuck,
-                "message": d.message,
-            },
+            "disk": self.disk_json(),
         })
     }
 }

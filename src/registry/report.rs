@@ -1,18 +1,21 @@
-//! `/api/status` and `/api/cameras`: state, rates, clients, errors and uptime per camera,
-//! read from counters kept up to date by their owners (no database, no file system, no
-//! lock held by anything slow). Nothing secret: camera URLs are shown without their
-//! user-info, tokens only as `token_required`.
+//! The status documents: `/api/status`, `/api/cameras`, `/metrics` and the MQTT status topics
+//! all read them from here, so every consumer says the same thing and none depends on another
+//! (MQTT does not import the web layer). State, rates, clients, errors and uptime per camera,
+//! read from counters kept up to date by their owners (no database, no file system, no lock
+//! held by anything slow). Nothing secret: camera URLs are shown without their user-info,
+//! tokens only as `token_required`.
 
 use std::sync::atomic::Ordering::Relaxed;
 
 use serde_json::{Value, json};
 
+use super::Registry;
 use crate::camera::Camera;
 use crate::camera::stats::CameraState;
 use crate::config::Severity;
-use crate::registry::Registry;
 
-fn camera_json(camera: &Camera) -> Value {
+/// One camera's status: the `cameras` entries of `/api/status` and MQTT's `cameras/<id>/status`.
+pub fn camera_json(camera: &Camera) -> Value {
     let c = camera.config();
     let mut v = camera.stats.to_json();
     let extra = json!({
@@ -97,4 +100,22 @@ pub fn status(registry: &Registry) -> Value {
         map.extend(more);
     }
     v
+}
+
+/// The server in brief, for MQTT's `<base>/status`: what the old system published there
+/// (version, uptime, cameras), with the camera details left to the per-camera topics.
+pub fn summary(registry: &Registry) -> Value {
+    let cameras = registry.cameras();
+    let streaming = cameras.iter().filter(|c| c.stats.state() == CameraState::Streaming).count();
+    json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "hostname": crate::config::hostname(),
+        "panel_id": registry.config.server.panel_id,
+        "uptime_secs": registry.started.elapsed().as_secs(),
+        "cameras_total": cameras.len(),
+        "cameras_streaming": streaming,
+        "cameras": cameras.iter().map(|c| c.id()).collect::<Vec<_>>(),
+        "outbox": registry.video.outbox.as_ref().map(|o| o.status()),
+        "disk": registry.status.disk_json(),
+    })
 }
