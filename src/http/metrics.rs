@@ -107,6 +107,10 @@ const GLOBAL: &[(&str, &str, &str, &str)] = &[
     ("panelcam_outbox_uploaded_bytes_total", "counter", "Bytes shipped to PostgreSQL", "/outbox/uploaded_bytes"),
     ("panelcam_outbox_lost_items_total", "counter", "Items found damaged and lost", "/outbox/lost_items"),
     ("panelcam_postgresql_reachable", "gauge", "1 while the central database answers", "/outbox/postgresql_reachable"),
+    ("panelcam_mqtt_connected", "gauge", "1 while connected to the MQTT broker", "/mqtt/connected"),
+    ("panelcam_mqtt_published_total", "counter", "MQTT messages published", "/mqtt/published"),
+    ("panelcam_mqtt_dropped_total", "counter", "MQTT messages dropped (queue full, broker away)", "/mqtt/dropped"),
+    ("panelcam_mqtt_reconnects_total", "counter", "Reconnections to the MQTT broker", "/mqtt/reconnects"),
 ];
 
 /// Renders the status document (as `/api/status` builds it) plus process figures.
