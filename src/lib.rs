@@ -9,6 +9,7 @@ pub mod fault;
 pub mod http;
 pub mod live;
 pub mod mjpeg;
+pub mod ptz;
 pub mod record;
 pub mod redact;
 pub mod registry;
