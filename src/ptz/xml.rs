@@ -87,6 +87,9 @@ pub fn parse(input: &[u8]) -> Result<Element, XmlError> {
     Reader { text, pos: 0, elements: 0 }.document()
 }
 
+/// A start tag's qualified name, whether it closes itself (`<a/>`), and its attributes.
+type StartTag<'a> = (&'a str, bool, Vec<(String, String)>);
+
 struct Reader<'a> {
     text: &'a str,
     pos: usize,
@@ -179,7 +182,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads `name attr="v" ...>` or `.../>` after the `<`.
-    fn start_tag(&mut self) -> Result<(&'a str, bool, Vec<(String, String)>), XmlError> {
+    fn start_tag(&mut self) -> Result<StartTag<'a>, XmlError> {
         let rest = self.rest();
         let name_len = rest.find(|c: char| c.is_whitespace() || c == '>' || c == '/').unwrap_or(rest.len());
         let name = rest.get(..name_len).unwrap_or("");
@@ -202,7 +205,7 @@ impl<'a> Reader<'a> {
             }
             let Some(eq) = trimmed.find('=') else { return self.err("expected an attribute") };
             let key = trimmed.get(..eq).unwrap_or("").trim();
-            if key.is_empty() || key.contains(|c: char| c == '>' || c == '<' || c == '/') {
+            if key.is_empty() || key.contains(['>', '<', '/']) {
                 return self.err("expected an attribute name");
             }
             let after = trimmed.get(eq + 1..).unwrap_or("");
