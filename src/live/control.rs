@@ -247,17 +247,19 @@ impl Control {
             | Command::PtzGotoPreset(_)
             | Command::PtzSetPreset(_)
             | Command::PtzPresets => {
-                self.ptz(cmd);
-                return None;
+                return self.ptz(cmd).map(|r| (r, None));
             }
         };
         Some(result.unwrap_or_else(|e| (e, None)))
     }
 
-    /// Runs a PTZ command in its own task; its reply goes through `ptz_replies`.
-    fn ptz(&self, cmd: Command) {
+    /// Runs a PTZ command in its own task; its reply goes through `ptz_replies`. A reply slot
+    /// is taken first, so a client cannot pile up tasks faster than the camera answers.
+    fn ptz(&self, cmd: Command) -> Option<Reply> {
         let camera = self.camera.clone();
-        let replies = self.ptz_replies.clone();
+        let Ok(slot) = self.ptz_replies.clone().try_reserve_owned() else {
+            return Some(err(429, "too many PTZ commands waiting for the camera; wait for their replies"));
+        };
         tokio::spawn(async move {
             let config = camera.config().ptz.clone();
             let ptz = &camera.ptz;
@@ -284,8 +286,9 @@ impl Control {
                 Err(e) => err(ptz_code(&e), e.to_string()),
             };
             // The socket may have closed meanwhile; the command has run all the same.
-            let _ = replies.send(reply).await;
+            slot.send(reply);
         });
+        None
     }
 
     async fn start(&mut self, from: i64, to: Option<i64>) -> Result<Reply, Reply> {

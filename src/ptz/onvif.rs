@@ -171,6 +171,10 @@ impl Session {
         match soap::read_answer(&bytes) {
             Ok(Answer::Fault(f)) => Err(PtzError::Fault { action, code: f.code, reason: f.reason }),
             Ok(Answer::Body(b)) if (200..300).contains(&status) => Ok(b),
+            Ok(Answer::Body(_)) | Err(_) if status == 401 => Err(PtzError::Protocol(format!(
+                "the camera answered ONVIF {action} with HTTP 401: it wants HTTP authentication, \
+                 which panelcam does not speak yet (only WS-Security); check the camera's ONVIF user settings"
+            ))),
             Ok(Answer::Body(_)) | Err(_) if !(200..300).contains(&status) => Err(PtzError::Protocol(format!(
                 "the camera answered ONVIF {action} with HTTP {status} (no SOAP fault)"
             ))),
