@@ -8,6 +8,7 @@ use super::error::PtzError;
 use super::soap::{self, Answer, Credentials, escape};
 use super::xml::Element;
 use crate::config::PtzConfig;
+use crate::config::secret::Secret;
 use crate::util::{now_ms, parse_time};
 
 const DEVICE_NS: &str = "http://www.onvif.org/ver10/device/wsdl";
@@ -37,7 +38,8 @@ pub struct Session {
     /// The PTZ service (from GetCapabilities), or the device service when none is named.
     ptz: HttpUrl,
     username: String,
-    password: String,
+    /// Kept as a `Secret` so a debug print of the session cannot show it.
+    password: Secret,
     profile: String,
     /// Device clock minus ours, in milliseconds.
     pub skew_ms: i64,
@@ -56,7 +58,7 @@ impl Session {
             ptz: device.clone(),
             device,
             username: config.username.clone().unwrap_or_default(),
-            password: config.password.as_ref().map(|p| p.expose().to_string()).unwrap_or_default(),
+            password: config.password.clone().unwrap_or_else(|| Secret::new(String::new())),
             profile: config.profile_token.clone(),
             skew_ms: 0,
             timeout,
@@ -162,8 +164,11 @@ impl Session {
         body: &str,
         authenticated: bool,
     ) -> Result<Element, PtzError> {
-        let credentials =
-            Credentials { username: &self.username, password: &self.password, device_now_ms: now_ms() + self.skew_ms };
+        let credentials = Credentials {
+            username: &self.username,
+            password: self.password.expose(),
+            device_now_ms: now_ms() + self.skew_ms,
+        };
         let with = (authenticated && !self.username.is_empty()).then_some(&credentials);
         let envelope = soap::envelope(body, with)
             .map_err(|e| PtzError::Protocol(format!("no randomness for the WS-Security nonce: {e}")))?;
