@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what panelcam needs, only what is missing, so a warm machine spends well under 2 s here.
-# Usage: scripts/deps.sh [run|test|cross|image|armv7|x86_64]...   (no argument = test)
+# Usage: scripts/deps.sh [run|test|cross|image|boot|armv7|x86_64]...   (no argument = test)
 #   run    - what `scripts/run.sh` needs (FFmpeg)
 #   cross  - aarch64 toolchain for scripts/size-check.sh (Debian cross gcc, qemu, Rust targets)
 #   image  - what `scripts/build-image` needs for any board: hls.js for the tarball and
 #            systemd-analyze for checking its units (plus the board's target group)
+#   boot   - what the emulated panel needs (scripts/image/rootfs.sh, scripts/image-test.sh):
+#            debootstrap, qemu-user (the arm64 chroot), qemu-system-arm, mke2fs, python3, psql
 #   armv7  - armv7 panel toolchain (Debian cross gcc, qemu, Rust target armv7-unknown-linux-musleabihf)
 #   x86_64 - x86_64 PC board toolchain (musl-gcc for the bundled SQLite, Rust target x86_64-unknown-linux-musl)
 #   test   - everything the test suite and CI need (includes run, cross and image)
@@ -27,6 +29,7 @@ for group in "${@:-test}"; do
       pkgs+=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static)
       targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl) ;;
     image) pkgs+=(systemd procps); want_hlsjs=1 ;;  # procps: /bin/kill, the unit's ExecReload
+    boot) pkgs+=(debootstrap qemu-user-static qemu-system-arm e2fsprogs python3 postgresql-client) ;;
     armv7)
       pkgs+=(gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user-static)
       targets+=(armv7-unknown-linux-musleabihf) ;;
@@ -37,10 +40,11 @@ for group in "${@:-test}"; do
         gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
         chromium postgresql mosquitto sqlite3
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
-        systemd procps)  # systemd-analyze checks the image's units (tests/image.rs)
+        systemd procps  # systemd-analyze checks the image's units (tests/image.rs)
+        debootstrap qemu-system-arm e2fsprogs python3 postgresql-client)  # the boot test (scripts/image-test.sh)
       targets+=(aarch64-unknown-linux-gnu aarch64-unknown-linux-musl)
       want_nextest=1 want_hlsjs=1 ;;
-    *) echo "deps.sh: unknown group '$group' (run|test|cross|image|armv7|x86_64)" >&2; exit 2 ;;
+    *) echo "deps.sh: unknown group '$group' (run|test|cross|image|boot|armv7|x86_64)" >&2; exit 2 ;;
   esac
 done
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The project's test command (README, CI): deps, services, fmt, clippy, tests, size budget.
+# The project's test command (README, CI): deps, services, fmt, clippy, tests, size budget, boot.
 # Every check runs even when an earlier one failed, so one run reports all problems; the exit
 # status is non-zero if any step failed. Setup steps (deps, services) stop the run at once.
 set -euo pipefail
@@ -36,6 +36,9 @@ else
   echo "==> doctest: skipped (no code examples in doc comments)"
 fi
 step size bash scripts/size-check.sh
+# The emulated panel: the image booted in qemu-system-aarch64 (rootfs-overlay/README.md, "The
+# emulated panel"). A step of its own, after the tests, so it has both cores and its report.
+step boot bash scripts/image-test.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
   echo "test.sh: FAILED steps: ${failed[*]}" >&2

@@ -232,7 +232,8 @@ async fn serve(
         .max_connections
         .unwrap_or_else(|| panelcam::http::limits::max_connections(open_files, cameras.cameras.len()));
     let registry: Arc<Registry> = Registry::new(config, Some(config_path), camera_dir, video, warnings);
-    registry.apply(cameras).await;
+    // In the registry's span like a rescan, so the cameras' first lines carry COMPONENT too.
+    registry.apply(cameras).instrument(telemetry::component("registry")).await;
     info!(
         "listening on http://{addr}/dashboard ({} cameras, at most {max_connections} connections with {open_files} open files)",
         registry.cameras().len()
@@ -243,6 +244,10 @@ async fn serve(
     );
     let watcher = tokio::spawn(
         panelcam::registry::watcher::run(registry.clone(), shutdown_rx.clone())
+            .instrument(telemetry::component("registry")),
+    );
+    let config_watcher = tokio::spawn(
+        panelcam::registry::watcher::run_config(registry.clone(), shutdown_rx.clone())
             .instrument(telemetry::component("registry")),
     );
     let housekeeping = tokio::spawn(
@@ -273,6 +278,7 @@ async fn serve(
     // No camera may be started by a change to the directory once stopping has begun.
     watcher.abort();
     let _ = watcher.await;
+    config_watcher.abort();
     registry.stop_all().await;
     let _ = server.await;
     let _ = housekeeping.await;

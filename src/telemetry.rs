@@ -64,8 +64,16 @@ pub fn init() {
 /// A span naming the part of panelcam that logs inside it (journald's `COMPONENT`). Only
 /// under journald: on stderr the component is clear from the message and would only make
 /// every line longer.
+///
+/// A root span (`parent: None`): tracing-journald writes the fields of every span in scope, so a
+/// camera's span created inside the registry's (a camera added at start or by a rescan) would
+/// give its lines two COMPONENT values, `registry` and `camera`.
 pub fn component(name: &'static str) -> tracing::Span {
-    if JOURNALD.load(Relaxed) { tracing::info_span!("component", component = name) } else { tracing::Span::none() }
+    if JOURNALD.load(Relaxed) {
+        tracing::info_span!(parent: None, "component", component = name)
+    } else {
+        tracing::Span::none()
+    }
 }
 
 /// Hands each formatted line to the writer thread.

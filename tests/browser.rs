@@ -74,6 +74,44 @@ async fn heavy_dashboard_shows_a_tile_with_a_moving_picture() {
     .await
     .unwrap();
     assert_picture_changes(&page, &format!("{tile} img")).await;
+    let line = page.eval("document.getElementById('server').textContent").await.unwrap();
+    assert!(line.as_str().unwrap().contains(&format!("panelcam {}", env!("CARGO_PKG_VERSION"))), "{line}");
+    // Record from the tile, and stop again.
+    page.click(&format!("{tile} .rec-button")).await.unwrap();
+    page.wait_for(
+        &format!("document.querySelector('{tile} .rec').textContent.includes('REC')"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.get("/cam/control/recording/active").await.json()["data"]["active"], true);
+    page.click(&format!("{tile} .rec-button")).await.unwrap();
+    page.wait_for(&format!("document.querySelector('{tile} .rec').textContent === ''"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    // The media icons are drawn, not font glyphs.
+    let icons = page.eval(&format!("document.querySelectorAll('{tile} .rec-button svg path').length")).await.unwrap();
+    assert_eq!(icons, 1);
+    // A camera removed while the page is open loses its tile.
+    std::fs::remove_file(server.dir.0.join("cameras/cam.json")).unwrap();
+    page.wait_for(&format!("document.querySelector('{tile}') === null"), Duration::from_secs(10)).await.unwrap();
+    page.assert_no_console_errors().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_the_stream_page_explains_a_camera_without_hls() {
+    let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
+    let camera = camera_json("/cam", &cam.url("/cam"), json!({}));
+    let server = Server::start(json!({"recording": {"hls_live": false}}), &[("cam", camera)]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&server.http_url("/cam/stream?hls=1")).await.unwrap();
+    page.wait_for(
+        "document.getElementById('status').textContent.includes('This camera has no HLS')",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     page.assert_no_console_errors().await;
 }
 
@@ -258,4 +296,63 @@ async fn heavy_a_recorded_range_over_two_sessions_plays_and_seeks() {
     assert!(after < total + 0.5, "{after}");
     let _ = first;
     page.assert_no_console_errors().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_the_admin_page_adds_edits_and_deletes_a_camera() {
+    let (cam, server) = setup().await;
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&server.http_url("/admin")).await.unwrap();
+    let wait = |js: String| {
+        let page = &page;
+        async move { page.wait_for(&js, Duration::from_secs(15)).await.unwrap_or_else(|e| panic!("{js}: {e}")) }
+    };
+    // Sign in once; the token stays in this tab's session only.
+    page.eval(&format!("document.getElementById('token').value = {}", Value::from(ADMIN_TOKEN))).await.unwrap();
+    page.click("#login button").await.unwrap();
+    wait("document.querySelector('#cameras li[data-camera=\"cam\"]')".into()).await;
+    let stored =
+        page.eval("sessionStorage.getItem('panelcam-admin') !== null && localStorage.length === 0").await.unwrap();
+    assert_eq!(stored, true);
+
+    // Add a camera.
+    page.click("#add").await.unwrap();
+    let set = |name: &str, value: &str| {
+        format!("document.querySelector('#editor [name=\"{name}\"]').value = {}", Value::from(value))
+    };
+    page.eval(&set("camera_id", "door")).await.unwrap();
+    page.eval(&set("path", "/door")).await.unwrap();
+    page.eval(&set("url", &cam.url("/cam"))).await.unwrap();
+    page.click("#editor button[type=submit]").await.unwrap();
+    wait("document.getElementById('message').textContent === 'saved'".into()).await;
+    server.wait_streaming("door", Duration::from_secs(20)).await;
+
+    // An invalid value: the problem shows next to its field, nothing is written.
+    page.eval(&set("ffmpeg.scale", "huge")).await.unwrap();
+    page.click("#editor button[type=submit]").await.unwrap();
+    wait("document.querySelector('label[data-field=\"ffmpeg.scale\"] .problem')".into()).await;
+    let on_disk = std::fs::read_to_string(server.dir.0.join("cameras/door.json")).unwrap();
+    assert!(!on_disk.contains("huge"), "{on_disk}");
+
+    // A valid edit applies: the camera restarts with the new scale.
+    page.eval(&set("ffmpeg.scale", "320:-1")).await.unwrap();
+    page.click("#editor button[type=submit]").await.unwrap();
+    wait("document.getElementById('message').textContent === 'saved'".into()).await;
+    let scaled = eventually(Duration::from_secs(20), async || {
+        let snap = server.get("/door/snapshot").await;
+        snap.status == 200 && jpeg_size(&snap.body).0 == 320
+    })
+    .await;
+    assert!(scaled, "the edit applied");
+
+    // Delete it.
+    page.click("#delete").await.unwrap();
+    wait("!document.querySelector('#cameras li[data-camera=\"door\"]') && document.querySelector('#cameras li') !== null".into())
+        .await;
+    assert!(!server.dir.0.join("cameras/door.json").exists());
+    // The one failed request is the refused edit (Chromium logs every 4xx answer).
+    let errors = page.console_errors().await;
+    let unexpected: Vec<_> =
+        errors.iter().filter(|e| !(e.contains("status of 400") && e.contains("/api/admin/cameras/door"))).collect();
+    assert!(unexpected.is_empty(), "{errors:?}");
 }

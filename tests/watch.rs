@@ -123,3 +123,18 @@ async fn camera_files_apply_as_they_change_without_a_signal() {
     assert!(next_binary(&mut steady_viewer, Duration::from_secs(2)).await.is_some());
     assert_eq!(server.camera_status("steady").await["restarts"], steady_restarts);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_json_is_reported_as_needing_a_restart() {
+    let server = Server::start(json!({}), &[]).await;
+    let path = server.dir.0.join("config.json");
+    let mut doc: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    doc["server"]["max_viewers_per_camera"] = json!(7);
+    std::fs::write(&path, doc.to_string()).unwrap();
+    let (s, _) = until(&server, "the change is reported", |s| !s["config_file"].is_null()).await;
+    assert_eq!(s["config_file"]["restart_required"], json!(["server"]), "{s}");
+    std::fs::write(&path, "{ broken").unwrap();
+    let (s, _) = until(&server, "the broken file is reported", |s| s["config_file"]["problem"].is_string()).await;
+    assert!(s["config_file"]["problem"].as_str().unwrap().contains("config.json"), "{s}");
+    assert_eq!(server.get("/api/status").await.status, 200, "the running configuration carries on");
+}

@@ -21,7 +21,38 @@ const panelcam = {
   wsUrl(path) {
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
   },
+  // Media icons as inline SVG: the symbol characters (▶ ⏸ ⏮) are missing from the fonts of
+  // some panels and browsers, which then draw empty boxes.
+  ICONS: {
+    play: "M4 2l10 6-10 6z",
+    pause: "M3 2h4v12H3zM9 2h4v12H9z",
+    stop: "M3 3h10v10H3z",
+    record: "M8 3a5 5 0 1 0 0 10A5 5 0 0 0 8 3z",
+    "step-back": "M2 2h2v12H2zM14 2v12L5 8z",
+    "step-fwd": "M12 2h2v12h-2zM2 2v12l9-6z",
+  },
+  icon(name) {
+    const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
+    svg.setAttribute("viewBox", "0 0 16 16");
+    svg.setAttribute("width", "1em");
+    svg.setAttribute("height", "1em");
+    svg.setAttribute("aria-hidden", "true");
+    svg.style.verticalAlign = "-0.125em";
+    svg.style.marginRight = ".3em";
+    const path = document.createElementNS("http://www.w3.org/2000/svg", "path");
+    path.setAttribute("d", panelcam.ICONS[name] || "");
+    path.setAttribute("fill", "currentColor");
+    svg.append(path);
+    return svg;
+  },
+  // Puts the icon of every `data-icon` element in front of its text.
+  addIcons(root) {
+    for (const e of (root || document).querySelectorAll("[data-icon]")) {
+      if (!e.querySelector("svg")) e.prepend(panelcam.icon(e.dataset.icon));
+    }
+  },
 };
+document.addEventListener("DOMContentLoaded", () => panelcam.addIcons());
 
 // Shows a live stream in an <img>. Only the newest undecoded frame is kept: a slow browser
 // skips frames instead of falling behind. Reconnects by itself.
@@ -59,9 +90,17 @@ class LivePlayer {
       this.pending = { data: ev.data, at: performance.now() };
       this.show();
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       this.ws = null;
       if (this.stopped) return;
+      // The server says why it closed: a removed camera will not come back (reconnecting
+      // would only fail), a changed one restarts (1012) and is worth reconnecting to.
+      if (ev.code === 1001 && ev.reason === "camera removed") {
+        this.stopped = true;
+        clearInterval(this.timer);
+        this.setState("removed");
+        return;
+      }
       this.setState("disconnected");
       setTimeout(() => this.connect(), this.retryMs);
       this.retryMs = Math.min(this.retryMs * 2, 5000);

@@ -69,7 +69,7 @@ set_key "$service" StateDirectory "$BOARD_STATE_DIRECTORY"
 set_key "$service" LogsDirectory "$BOARD_LOGS_DIRECTORY"
 set_key "$service" RuntimeDirectory "$BOARD_RUNTIME_DIRECTORY"
 set_key "$service" MemoryMax "$BOARD_MEMORY_MAX"
-set_key "$service" ReadWritePaths "$BOARD_DATA_DIR $BOARD_SPOOL_DIR $BOARD_LOG_DIR"
+set_key "$service" ReadWritePaths "$BOARD_DATA_DIR $BOARD_SPOOL_DIR $BOARD_LOG_DIR $BOARD_CONFIG_DIR/cameras"
 set_key "$service" RequiresMountsFor "$BOARD_SPOOL_DIR"
 
 # The RAM spool's tmpfs: systemd wants the unit named after its mount point.

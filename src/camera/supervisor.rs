@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::process::ChildStdout;
 use tokio::sync::watch;
-use tracing::{debug, info, warn};
+use tracing::{Instrument, debug, info, warn};
 
 use super::process::{FfmpegProcess, describe_exit};
 use super::stats::{CameraState, CameraStats};
@@ -122,7 +122,8 @@ impl Supervisor {
         self.stats.ffmpeg_pid.store(pid, Relaxed);
         info!(camera = %self.camera.id, pid, "FFmpeg started");
         let tail = StderrTail::default();
-        let stderr_task = tokio::spawn(pump(spawned.stderr, self.stderr.clone(), tail.clone()));
+        // A spawned task starts outside every span: keep the camera's COMPONENT on FFmpeg's lines.
+        let stderr_task = tokio::spawn(pump(spawned.stderr, self.stderr.clone(), tail.clone()).in_current_span());
 
         let (reason, frames) = self.read_frames(spawned.stdout, stop).await;
         let status = spawned.process.stop(STOP_GRACE).await;

@@ -127,6 +127,13 @@ async fn write(path: PathBuf, bytes: Vec<u8>) -> Result<(), Refused> {
     let shown = path.display().to_string();
     match tokio::task::spawn_blocking(move || edit::write_atomic(&path, &bytes)).await {
         Ok(Ok(())) => Ok(()),
+        Ok(Err(e))
+            if e.raw_os_error() == Some(nix::libc::EROFS) || e.kind() == std::io::ErrorKind::PermissionDenied =>
+        {
+            Err(Refused::Io(format!(
+                "cannot write {shown}: {e} (the service may write camera files only; edit config.json on the panel and restart panelcam)"
+            )))
+        }
         Ok(Err(e)) => Err(Refused::Io(format!("cannot write {shown}: {e}"))),
         Err(e) => Err(Refused::Io(format!("cannot write {shown}: {e}"))),
     }

@@ -104,6 +104,7 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
     match (route, camera) {
         (Route::Root, _) => response::redirect("dashboard"),
         (Route::Dashboard, _) => response::html(pages().dashboard.clone()),
+        (Route::AdminPage, _) => response::html(pages().admin.clone()),
         (Route::ApiStatus, _) => response::success(api::status(registry)),
         (Route::ApiCameras, _) => response::success(api::cameras(registry)),
         (Route::Metrics, _) => response::prometheus(super::metrics::render(registry)),

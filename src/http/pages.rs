@@ -8,6 +8,7 @@ use bytes::Bytes;
 
 pub struct Pages {
     pub dashboard: Bytes,
+    pub admin: Bytes,
     pub test: Bytes,
     pub stream: Bytes,
     pub control: Bytes,
@@ -28,6 +29,7 @@ pub fn pages() -> &'static Pages {
     static PAGES: OnceLock<Pages> = OnceLock::new();
     PAGES.get_or_init(|| Pages {
         dashboard: assemble(include_str!("../../web/dashboard.html")),
+        admin: assemble(include_str!("../../web/admin.html")),
         test: assemble(include_str!("../../web/test.html")),
         stream: assemble(include_str!("../../web/stream.html")),
         control: assemble(include_str!("../../web/control.html")),

@@ -29,6 +29,8 @@ pub enum Route<'a> {
     Root,
     /// `GET /dashboard`
     Dashboard,
+    /// `GET /admin`: the admin page (it holds nothing secret; its API calls need the token).
+    AdminPage,
     /// `GET /api/status`
     ApiStatus,
     /// `GET /api/cameras`
@@ -189,6 +191,7 @@ impl<'a> Route<'a> {
         match segments.as_slice() {
             [] => get(Route::Root),
             ["dashboard"] => get(Route::Dashboard),
+            ["admin"] => get(Route::AdminPage),
             ["api", "status"] => get(Route::ApiStatus),
             ["api", "cameras"] => get(Route::ApiCameras),
             ["metrics"] => get(Route::Metrics),
@@ -209,7 +212,7 @@ impl<'a> Route<'a> {
                 &[(GET, Route::Admin(AdminRoute::GetConfig)), (PUT, Route::Admin(AdminRoute::PutConfig))],
             ),
             ["assets", file] => get(Route::Asset(file)),
-            ["api" | "dashboard" | "assets", ..] => Err(RouteError::NotFound),
+            ["api" | "dashboard" | "assets" | "admin" | "metrics", ..] => Err(RouteError::NotFound),
             [cam, rest @ ..] if is_camera_segment(cam) => CameraRoute::decode(method, cam, rest),
             _ => Err(RouteError::NotFound),
         }
@@ -218,7 +221,12 @@ impl<'a> Route<'a> {
     /// Who may make this request.
     pub fn role(&self) -> Role {
         match self {
-            Route::Root | Route::Dashboard | Route::ApiStatus | Route::ApiCameras | Route::Asset(_) => Role::Public,
+            Route::Root
+            | Route::Dashboard
+            | Route::AdminPage
+            | Route::ApiStatus
+            | Route::ApiCameras
+            | Route::Asset(_) => Role::Public,
             Route::Metrics => Role::Metrics,
             Route::Admin(_) => Role::Admin,
             Route::Camera(_, r) => match r {

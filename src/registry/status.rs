@@ -30,6 +30,9 @@ pub struct Status {
     camera_warnings: Mutex<Vec<String>>,
     /// Why the camera directory is not being watched (missing, watch lost), if it is not.
     camera_dir_problem: Mutex<Option<String>>,
+    /// `config.json` changed on disk since the start: what a restart would change, or why the
+    /// file is not valid (see `registry::watcher::run_config`).
+    config_file: Mutex<Option<Value>>,
     /// Live connections (HTTP and WebSocket) and the most allowed.
     pub connections: AtomicU64,
     pub max_connections: AtomicU64,
@@ -50,6 +53,10 @@ impl Status {
         let changed = *current != problem;
         *current = problem;
         changed
+    }
+
+    pub fn set_config_file(&self, report: Option<Value>) {
+        *self.config_file.lock().unwrap_or_else(|e| e.into_inner()) = report;
     }
 
     pub fn camera_dir_problem(&self) -> Option<String> {
@@ -79,6 +86,7 @@ impl Status {
             "auth_lockouts": self.auth_lockouts.load(Relaxed),
             "connections": self.connections.load(Relaxed),
             "max_connections": self.max_connections.load(Relaxed),
+            "config_file": self.config_file.lock().unwrap_or_else(|e| e.into_inner()).clone(),
             "camera_directory": {
                 "watched": self.camera_dir_problem().is_none(),
                 "problem": self.camera_dir_problem(),

@@ -84,9 +84,13 @@ impl AsRawFd for Watch {
 }
 
 fn watch_dir(dir: &Path) -> Result<AsyncFd<Watch>, String> {
+    watch_with(dir, EVENTS)
+}
+
+fn watch_with(dir: &Path, events: AddWatchFlags) -> Result<AsyncFd<Watch>, String> {
     let inotify = Inotify::init(InitFlags::IN_NONBLOCK | InitFlags::IN_CLOEXEC)
         .map_err(|e| format!("cannot start inotify ({e})"))?;
-    inotify.add_watch(dir, EVENTS).map_err(|e| format!("cannot watch {} ({e})", dir.display()))?;
+    inotify.add_watch(dir, events).map_err(|e| format!("cannot watch {} ({e})", dir.display()))?;
     // SAFETY: `Watch` owns the inotify descriptor, so it stays open for as long as the
     // `AsyncFd` that holds it, which is what registering requires.
     let registered = unsafe { AsyncFd::register_with_interest(Watch(inotify), Interest::READABLE) };
@@ -184,6 +188,75 @@ async fn watch_forever(registry: &Registry) {
     }
 }
 
+/// Watches `config.json` (its directory, for saves by rename) until `shutdown`. Nothing in it
+/// applies while running yet, so a change is reported, never half-applied: `/api/status`
+/// (`config_file`) and the log name the sections that differ from the running configuration
+/// and say a restart applies them; a broken file is reported with its problems.
+pub async fn run_config(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
+    let Some(path) = registry.config_path.clone() else { return };
+    let running = std::fs::read(&path).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok());
+    let running = running.unwrap_or_else(|| serde_json::json!({}));
+    tokio::select! {
+        _ = watch_config(&registry, &path, &running) => {}
+        _ = shutdown.wait_for(|stop| *stop) => {}
+    }
+}
+
+async fn watch_config(registry: &Registry, path: &Path, running: &serde_json::Value) {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let Some(name) = path.file_name().map(|n| n.to_os_string()) else { return };
+    let events = AddWatchFlags::IN_CLOSE_WRITE | AddWatchFlags::IN_MOVED_TO | AddWatchFlags::IN_ONLYDIR;
+    loop {
+        let fd = match watch_with(&dir, events) {
+            Ok(fd) => fd,
+            Err(problem) => {
+                warn!("{problem}; changes to {} are not noticed", path.display());
+                tokio::time::sleep(RETRY * 15).await;
+                continue;
+            }
+        };
+        while let Ok(batch) = next_events(&fd).await {
+            if !batch.iter().any(|e| e.name.as_deref() == Some(name.as_os_str())) {
+                continue;
+            }
+            // Merge the burst of one save.
+            while let Ok(Ok(_)) = tokio::time::timeout(QUIET, next_events(&fd)).await {}
+            let text = tokio::fs::read_to_string(path).await.unwrap_or_default();
+            let report = config_change(path, &text, running);
+            match &report["problem"] {
+                serde_json::Value::String(p) => warn!("{} changed but is not valid: {p}", path.display()),
+                _ if report["restart_required"].as_array().is_some_and(|a| !a.is_empty()) => warn!(
+                    "{} changed (sections {}); restart panelcam to apply it",
+                    path.display(),
+                    report["restart_required"]
+                ),
+                _ => info!("{} is back to the running configuration", path.display()),
+            }
+            registry.status.set_config_file(Some(report));
+        }
+    }
+}
+
+/// What a changed `config.json` means for the running gateway (pure, for tests).
+pub fn config_change(path: &Path, text: &str, running: &serde_json::Value) -> serde_json::Value {
+    if let Err(problems) = crate::config::parse_config(path, text) {
+        let errors: Vec<String> =
+            problems.iter().filter(|p| p.severity == crate::config::Severity::Error).map(|p| p.to_string()).collect();
+        return serde_json::json!({"problem": errors.join("; "), "restart_required": []});
+    }
+    let new: serde_json::Value = serde_json::from_str(text).unwrap_or_default();
+    let keys = |v: &serde_json::Value| v.as_object().map(|m| m.keys().cloned().collect::<Vec<_>>()).unwrap_or_default();
+    let mut sections = keys(running);
+    sections.extend(keys(&new));
+    sections.sort();
+    sections.dedup();
+    let changed: Vec<String> = sections.into_iter().filter(|k| running.get(k) != new.get(k)).collect();
+    serde_json::json!({"problem": null, "restart_required": changed})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -209,6 +282,20 @@ mod tests {
         for mask in [AddWatchFlags::IN_IGNORED, AddWatchFlags::IN_DELETE_SELF, AddWatchFlags::IN_MOVE_SELF] {
             assert!(classify([(mask, None)]).lost);
         }
+    }
+
+    #[test]
+    fn a_changed_config_names_its_sections_and_a_broken_one_its_problem() {
+        let path = Path::new("config.json");
+        let running = serde_json::json!({"server": {"port": 8080}, "mqtt": {"enabled": false}});
+        let same = config_change(path, r#"{"server": {"port": 8080}, "mqtt": {"enabled": false}}"#, &running);
+        assert_eq!(same["restart_required"], serde_json::json!([]));
+        let changed = config_change(path, r#"{"server": {"port": 9090}, "recording": {"enabled": true}}"#, &running);
+        assert_eq!(changed["restart_required"], serde_json::json!(["mqtt", "recording", "server"]));
+        let broken = config_change(path, r#"{"server": {"port": "x"}}"#, &running);
+        assert!(broken["problem"].as_str().unwrap().contains("server.port"), "{broken}");
+        let garbage = config_change(path, "{ nope", &running);
+        assert!(garbage["problem"].is_string());
     }
 
     proptest! {

@@ -20,6 +20,7 @@ fn cam(r: CameraRoute<'static>) -> Route<'static> {
 const ROLE_TABLE: &[(&str, &str, Role)] = &[
     ("GET", "/", Role::Public),
     ("GET", "/dashboard", Role::Public),
+    ("GET", "/admin", Role::Public),
     ("GET", "/api/status", Role::Public),
     ("GET", "/api/cameras", Role::Public),
     ("GET", "/metrics", Role::Metrics),
