@@ -10,6 +10,7 @@ pub mod http;
 pub mod live;
 pub mod mjpeg;
 pub mod mqtt;
+pub mod ptz;
 pub mod record;
 pub mod redact;
 pub mod registry;

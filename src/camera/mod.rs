@@ -40,6 +40,8 @@ pub struct Camera {
     pub stats: Arc<CameraStats>,
     /// Most viewers at once (`server.max_viewers_per_camera`).
     pub max_viewers: u32,
+    /// PTZ over ONVIF; reads the `ptz` settings anew on every call, so they change live.
+    pub ptz: crate::ptz::Ptz,
     stop: watch::Sender<bool>,
     /// Why the camera stopped, for the viewers whose sockets are closed.
     stop_reason: Mutex<String>,
@@ -112,6 +114,7 @@ impl Camera {
             bus: bus.clone(),
             stats: stats.clone(),
             max_viewers: global.server.max_viewers_per_camera,
+            ptz: crate::ptz::Ptz::new(&config.id),
             stop,
             stop_reason: Mutex::new(String::new()),
             tasks: Mutex::new(Vec::new()),

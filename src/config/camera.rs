@@ -161,10 +161,6 @@ impl Default for PtzConfig {
     }
 }
 
-/// Said wherever a PTZ section is enabled: accepted settings must take effect or say why not.
-pub const NOT_YET_PTZ: &str =
-    "PTZ control is not implemented in this version of panelcam; the camera streams, but cannot be moved";
-
 /// URL segments that belong to the server, not to a camera.
 pub const RESERVED_PATHS: &[&str] = &["dashboard", "api", "admin", "assets", "health", "metrics", "favicon.ico"];
 
@@ -391,8 +387,12 @@ fn read_ptz(s: &Section) -> PtzConfig {
             "is required when ptz.enabled is true; expected http://<ip>:<port>/onvif/device_service",
         );
     }
-    if p.enabled {
-        s.ctx().warn(&s.field("enabled"), NOT_YET_PTZ);
+    // Said at load time as well as on each request: TLS to cameras is not built in yet.
+    if p.enabled && p.onvif_url.as_deref().is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://")) {
+        s.ctx().warn(
+            &s.field("onvif_url"),
+            "https:// is not supported yet; PTZ requests will fail until the camera's http:// ONVIF address is used",
+        );
     }
     s.finish();
     p

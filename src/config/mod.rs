@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use camera::{CameraConfig, FfmpegOptions, LogStderr, SourceKind, Transport};
+pub use camera::{CameraConfig, FfmpegOptions, LogStderr, PtzConfig, SourceKind, Transport};
 pub use global::{Config, DatabaseType, Mp4Storage, RecordingConfig, Transcoding};
 pub use reader::{Problem, Severity};
 

@@ -1,5 +1,5 @@
 //! The recording REST API under `/<cam>/control/`: sessions, frames, keep, delete, size;
-//! video and exports are in `video.rs` and `export.rs`. Answers in the spec's envelopes;
+//! video and exports are in `video.rs` and `export.rs`, PTZ in `ptz.rs`. Answers in the spec's envelopes;
 //! every malformed parameter gets a 4xx that names it. The match over routes is exhaustive:
 //! a new route does not compile until it is handled here.
 
@@ -17,7 +17,7 @@ use super::params::{TimeRange, parse_id, read_json, shown};
 use super::query::{percent_decode, query_param};
 use super::response::{self, Resp};
 use super::route::ControlRoute;
-use super::{export, video};
+use super::{export, ptz, video};
 use crate::camera::Camera;
 use crate::record::FrameStore;
 use crate::registry::Registry;
@@ -98,6 +98,7 @@ pub async fn handle(
         ExportJob(id) => export::job(registry, camera, id),
         ExportDownload(id) => export::download(registry, camera, id, req).await,
         DeleteExport(id) => export::delete(registry, camera, id).await,
+        PtzMove | PtzStop | PtzGotoPreset | PtzSetPreset | PtzPresets => return ptz::handle(camera, route, req).await,
     };
     result.unwrap_or_else(store_error)
 }

@@ -15,6 +15,7 @@ pub mod limits;
 pub mod metrics;
 pub mod pages;
 pub mod params;
+pub mod ptz;
 pub mod query;
 pub mod range;
 pub mod response;

@@ -116,6 +116,16 @@ pub enum ControlRoute<'a> {
     ExportDownload(&'a str),
     /// `DELETE recordings/mp4/export/jobs/<id>`
     DeleteExport(&'a str),
+    /// `POST ptz/move` `{"pan","tilt","zoom"?,"timeout_secs"?}`
+    PtzMove,
+    /// `POST ptz/stop`
+    PtzStop,
+    /// `POST ptz/goto_preset` `{"token"}` or `{"preset": n}`
+    PtzGotoPreset,
+    /// `POST ptz/set_preset` `{"name"?,"token"?}`
+    PtzSetPreset,
+    /// `GET ptz/presets`
+    PtzPresets,
 }
 
 /// The admin API: camera files and `config.json`, edited as the admin page does.
@@ -283,6 +293,11 @@ impl<'a> ControlRoute<'a> {
             ["recordings", "sessions", id] => one(DELETE, DeleteSession(id)),
             ["recordings", id, "frames"] => one(GET, SessionFrames(id)),
             ["recordings", id, "keep"] => one(PUT, Keep(id)),
+            ["ptz", "move"] => one(POST, PtzMove),
+            ["ptz", "stop"] => one(POST, PtzStop),
+            ["ptz", "goto_preset"] => one(POST, PtzGotoPreset),
+            ["ptz", "set_preset"] => one(POST, PtzSetPreset),
+            ["ptz", "presets"] => one(GET, PtzPresets),
             _ => Err(RouteError::NotFound),
         }
     }
@@ -293,6 +308,10 @@ impl<'a> ControlRoute<'a> {
             RecordingStart | RecordingStop | RecordingActive | RecordingSize | Sessions | SessionFrames(_)
             | FrameAt(_) | Keep(_) | Spans | HlsPlaylist | HlsSegment(_) | HlsInit(_) | Mp4List | Mp4Download(_)
             | Export | ExportJobs | ExportJob(_) | ExportDownload(_) => Role::Viewer,
+            // Moving the camera is an operator's action like starting a recording: whoever may
+            // watch and record this camera may point it (the old system had no finer role).
+            // Setting a preset changes the camera, but only its list of positions.
+            PtzMove | PtzStop | PtzGotoPreset | PtzSetPreset | PtzPresets => Role::Viewer,
             DeleteSession(_) | DeleteHlsRange | DeleteHlsSession(_) | DeleteMp4Range | DeleteMp4(_)
             | DeleteExport(_) => Role::Admin,
         }

@@ -5,9 +5,12 @@
 use serde::Deserialize;
 use serde::de::{self, Deserializer};
 
+use crate::ptz::{GotoRequest, MoveRequest, SetPresetRequest};
 use crate::util::{check_time, parse_time};
 
-/// `{"cmd": "...", ...}` as the spec defines it, plus `pause`, `resume` and `step`.
+/// `{"cmd": "...", ...}` as the spec defines it, plus `pause`, `resume` and `step`, and the
+/// PTZ commands with the REST API's bodies (the CWC's `ptz_move`, `ptz_stop`,
+/// `ptz_goto_preset`, `ptz_set_preset` properties, and `ptz_presets`).
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(tag = "cmd", rename_all = "lowercase")]
 pub enum Command {
@@ -33,6 +36,19 @@ pub enum Command {
         #[serde(default)]
         direction: Option<i64>,
     },
+    /// `{"cmd":"ptz_move","pan":0.5,"tilt":0,"zoom":0,"timeout_secs":2}`
+    #[serde(rename = "ptz_move")]
+    PtzMove(MoveRequest),
+    #[serde(rename = "ptz_stop")]
+    PtzStop,
+    /// `{"cmd":"ptz_goto_preset","preset":1}` or `"token":"..."`
+    #[serde(rename = "ptz_goto_preset")]
+    PtzGotoPreset(GotoRequest),
+    /// `{"cmd":"ptz_set_preset","name":"Entrance"}` (`token` or `preset` to overwrite one)
+    #[serde(rename = "ptz_set_preset")]
+    PtzSetPreset(SetPresetRequest),
+    #[serde(rename = "ptz_presets")]
+    PtzPresets,
 }
 
 /// A time in a command: an ISO-8601 string or Unix milliseconds, within 1970..9999.
@@ -65,10 +81,9 @@ impl<'de> Deserialize<'de> for Time {
 /// Commands larger than this are not commands.
 const MAX_COMMAND: usize = 4096;
 
-pub const COMMAND_HELP: &str =
-    "commands are JSON objects like {\"cmd\":\"live\"}; cmd is start, stop, speed, live, goto, pause, resume or step";
+pub const COMMAND_HELP: &str = "commands are JSON objects like {\"cmd\":\"live\"}; cmd is start, stop, speed, live, goto, pause, resume, step, ptz_move, ptz_stop, ptz_goto_preset, ptz_set_preset or ptz_presets";
 
-const NAMES: &str = "start, stop, speed, live, goto, pause, resume or step";
+const NAMES: &str = "start, stop, speed, live, goto, pause, resume, step, ptz_move, ptz_stop, ptz_goto_preset, ptz_set_preset or ptz_presets";
 
 /// Decodes one message. The error says what was wrong, for the client.
 pub fn parse(raw: &[u8]) -> Result<Command, String> {
@@ -123,6 +138,20 @@ mod tests {
             (r#"{"cmd":"resume"}"#, Command::Resume),
             (r#"{"cmd":"step","direction":-1}"#, Command::Step { direction: Some(-1) }),
             (r#"{"cmd":"step"}"#, Command::Step { direction: None }),
+            (
+                r#"{"cmd":"ptz_move","pan":0.5,"tilt":-1}"#,
+                Command::PtzMove(MoveRequest { pan: Some(0.5.into()), tilt: Some((-1).into()), ..Default::default() }),
+            ),
+            (r#"{"cmd":"ptz_stop"}"#, Command::PtzStop),
+            (
+                r#"{"cmd":"ptz_goto_preset","preset":1}"#,
+                Command::PtzGotoPreset(GotoRequest { preset: Some(1.into()), token: None }),
+            ),
+            (
+                r#"{"cmd":"ptz_set_preset","name":"Gate"}"#,
+                Command::PtzSetPreset(SetPresetRequest { name: Some("Gate".into()), ..Default::default() }),
+            ),
+            (r#"{"cmd":"ptz_presets"}"#, Command::PtzPresets),
         ];
         for (text, want) in cases {
             assert_eq!(parse(text.as_bytes()), Ok(want), "{text}");
@@ -139,6 +168,7 @@ mod tests {
             (r#"{"cmd":"goto","timestamp":-9223372036854775808}"#, "outside the supported times"),
             (r#"{"cmd":"goto","timestamp":[1]}"#, "expected an ISO time"),
             (r#"{"cmd":"speed","speed":"fast"}"#, "expected a number"),
+            (r#"{"cmd":"ptz_move","pan":0,"tilt":0,"tlit":1}"#, "unknown field `tlit`"),
             ("[1,2]", "commands are JSON objects"),
             ("not json", "commands are JSON objects"),
         ] {
@@ -158,13 +188,18 @@ mod tests {
 
         #[test]
         fn near_valid_commands_never_panic(
-            cmd in "start|stop|speed|live|goto|pause|resume|step|\\PC{0,8}",
-            key in "from|to|speed|timestamp|direction|\\PC{0,6}",
+            cmd in "start|stop|speed|live|goto|pause|resume|step|ptz_move|ptz_goto_preset|ptz_set_preset|\\PC{0,8}",
+            key in "from|to|speed|timestamp|direction|pan|tilt|zoom|timeout_secs|preset|token|name|\\PC{0,6}",
             value in "\"\\PC{0,30}\"|-?[0-9]{1,25}(\\.[0-9]{1,5})?(e[0-9]{1,4})?|null|true|\\[\\]|\\{\\}",
         ) {
             let text = format!(r#"{{"cmd":"{cmd}","{key}":{value}}}"#);
-            if let Ok(Command::Start { from, to }) = parse(text.as_bytes()) {
-                prop_assert!(from.0 >= 0 && to.is_none_or(|t| t.0 >= 0));
+            match parse(text.as_bytes()) {
+                Ok(Command::Start { from, to }) => prop_assert!(from.0 >= 0 && to.is_none_or(|t| t.0 >= 0)),
+                // The PTZ checks run on whatever decoded, and never panic either.
+                Ok(Command::PtzMove(m)) => { let _ = m.check(); }
+                Ok(Command::PtzGotoPreset(g)) => { let _ = g.check(); }
+                Ok(Command::PtzSetPreset(s)) => { let _ = s.check(); }
+                _ => {}
             }
         }
     }

@@ -1,6 +1,8 @@
 //! The control WebSocket `/<cam>/control`: replay of recorded frames and live view on one
 //! socket, driven by JSON commands (`start`, `stop`, `speed`, `live`, `goto`, and the
-//! extensions `pause`, `resume`, `step`).
+//! extensions `pause`, `resume`, `step`), and PTZ (`ptz_move`, ...: see `crate::ptz`).
+//! A PTZ command runs in its own task and answers when the camera has (up to
+//! `ptz::CALL_TIMEOUT` later): a slow camera never pauses this socket's frames.
 //!
 //! Wire format (spec): frames are binary `[0x00][8-byte little-endian ms timestamp][JPEG]`,
 //! command answers are binary `[0x01][JSON {"code","text","data"}]`.
@@ -24,6 +26,7 @@ use super::command::{self, Command};
 use super::{Socket, close_code};
 use crate::camera::Camera;
 use crate::camera::stats::ClientGuard;
+use crate::ptz::PtzError;
 use crate::record::FrameStore;
 use crate::store::StoreError;
 use crate::util::iso_ms;
@@ -74,6 +77,8 @@ struct Control {
     camera: Arc<Camera>,
     mode: Mode,
     speed: f64,
+    /// Replies of PTZ commands, which finish in their own tasks.
+    ptz_replies: tokio::sync::mpsc::Sender<Reply>,
 }
 
 /// A reply: `code`, `text`, optional `data`.
@@ -101,10 +106,23 @@ fn store_err(e: StoreError) -> Reply {
     err(code, e.message())
 }
 
+/// A PTZ error's code: the HTTP API's (`http::ptz::status`), as for storage errors.
+fn ptz_code(e: &PtzError) -> u16 {
+    match e {
+        PtzError::Invalid(_) => 400,
+        PtzError::NoPreset(_) => 404,
+        PtzError::NotEnabled(_) | PtzError::Config(_) => 409,
+        PtzError::Unreachable(_) | PtzError::Fault { .. } | PtzError::Protocol(_) => 502,
+        PtzError::Timeout(_) => 504,
+    }
+}
+
 pub async fn serve_control(camera: Arc<Camera>, _viewer: ClientGuard, mut socket: Socket) {
     let mut live = camera.bus.watch();
     let mut stopped = camera.stopped();
-    let mut ctl = Control { camera, mode: Mode::Idle, speed: 1.0 };
+    // A few PTZ replies in flight are plenty: an operator presses buttons, not scripts.
+    let (ptz_replies, mut ptz_done) = tokio::sync::mpsc::channel(8);
+    let mut ctl = Control { camera, mode: Mode::Idle, speed: 1.0, ptz_replies };
     let mut close = None;
     loop {
         let due = match &ctl.mode {
@@ -114,14 +132,14 @@ pub async fn serve_control(camera: Arc<Camera>, _viewer: ClientGuard, mut socket
         let is_live = matches!(ctl.mode, Mode::Live);
         let sent = tokio::select! {
             incoming = socket.next() => match incoming {
-                Some(Ok(Message::Text(text))) => {
-                    let reply = ctl.command(text.as_bytes(), &mut live).await;
-                    ctl.flush(&mut socket, reply).await
-                }
-                Some(Ok(Message::Binary(bin))) => {
-                    let reply = ctl.command(&bin, &mut live).await;
-                    ctl.flush(&mut socket, reply).await
-                }
+                Some(Ok(Message::Text(text))) => match ctl.command(text.as_bytes(), &mut live).await {
+                    Some(reply) => ctl.flush(&mut socket, reply).await,
+                    None => Ok(()),
+                },
+                Some(Ok(Message::Binary(bin))) => match ctl.command(&bin, &mut live).await {
+                    Some(reply) => ctl.flush(&mut socket, reply).await,
+                    None => Ok(()),
+                },
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break,
                 Some(Ok(_)) => Ok(()),
             },
@@ -136,6 +154,7 @@ pub async fn serve_control(camera: Arc<Camera>, _viewer: ClientGuard, mut socket
                 }
             },
             _ = sleep_until_opt(due), if due.is_some() => ctl.play_due(&mut socket).await,
+            Some(reply) = ptz_done.recv() => send(&mut socket, reply_message(&reply)).await,
             _ = super::until_stopped(&mut stopped) => {
                 close = Some(ctl.camera.stop_reason());
                 break;
@@ -196,14 +215,15 @@ impl Control {
         send(socket, reply_message(&reply.0)).await
     }
 
+    /// The reply to a command, or `None` when it comes later (PTZ).
     async fn command(
         &mut self,
         raw: &[u8],
         live: &mut tokio::sync::watch::Receiver<Option<crate::bus::Frame>>,
-    ) -> (Reply, Option<(i64, Bytes)>) {
+    ) -> Option<(Reply, Option<(i64, Bytes)>)> {
         let cmd = match command::parse(raw) {
             Ok(c) => c,
-            Err(e) => return (err(400, e), None),
+            Err(e) => return Some((err(400, e), None)),
         };
         let result = match cmd {
             Command::Start { from, to } => self.start(from.0, to.map(|t| t.0)).await.map(|r| (r, None)),
@@ -222,8 +242,53 @@ impl Control {
             Command::Pause => self.pause(true),
             Command::Resume => self.pause(false),
             Command::Step { direction } => self.step(direction.unwrap_or(1) >= 0).await,
+            Command::PtzMove(_)
+            | Command::PtzStop
+            | Command::PtzGotoPreset(_)
+            | Command::PtzSetPreset(_)
+            | Command::PtzPresets => {
+                return self.ptz(cmd).map(|r| (r, None));
+            }
         };
-        result.unwrap_or_else(|e| (e, None))
+        Some(result.unwrap_or_else(|e| (e, None)))
+    }
+
+    /// Runs a PTZ command in its own task; its reply goes through `ptz_replies`. A reply slot
+    /// is taken first, so a client cannot pile up tasks faster than the camera answers.
+    fn ptz(&self, cmd: Command) -> Option<Reply> {
+        let camera = self.camera.clone();
+        let Ok(slot) = self.ptz_replies.clone().try_reserve_owned() else {
+            return Some(err(429, "too many PTZ commands waiting for the camera; wait for their replies"));
+        };
+        tokio::spawn(async move {
+            let config = camera.config().ptz.clone();
+            let ptz = &camera.ptz;
+            let result = match &cmd {
+                Command::PtzMove(m) => {
+                    ptz.continuous_move(&config, m).await.map(|()| ("Moving", json!({"cmd": "ptz_move"})))
+                }
+                Command::PtzStop => ptz.stop(&config).await.map(|()| ("Stopped", json!({"cmd": "ptz_stop"}))),
+                Command::PtzGotoPreset(g) => ptz
+                    .goto_preset(&config, g)
+                    .await
+                    .map(|t| ("Moving to preset", json!({"cmd": "ptz_goto_preset", "preset_token": t}))),
+                Command::PtzSetPreset(s) => ptz
+                    .set_preset(&config, s)
+                    .await
+                    .map(|t| ("Preset saved", json!({"cmd": "ptz_set_preset", "preset_token": t}))),
+                _ => ptz.presets(&config).await.map(|list| {
+                    let presets: Vec<Value> = list.iter().map(|p| json!({"token": p.token, "name": p.name})).collect();
+                    ("Presets", json!({"cmd": "ptz_presets", "count": presets.len(), "presets": presets}))
+                }),
+            };
+            let reply = match result {
+                Ok((text, data)) => ok(text, data),
+                Err(e) => err(ptz_code(&e), e.to_string()),
+            };
+            // The socket may have closed meanwhile; the command has run all the same.
+            slot.send(reply);
+        });
+        None
     }
 
     async fn start(&mut self, from: i64, to: Option<i64>) -> Result<Reply, Reply> {
