@@ -252,9 +252,22 @@ async fn commands_start_and_stop_recordings_and_are_answered() {
     let again = json_of(&sub.next_on(&reply_topic, Duration::from_secs(10)).await.expect("reply"));
     assert_eq!(again["status"], "error", "already recording: {again}");
 
-    sub.publish(&command, r#"{"action":"ptz_move","x":1}"#).await;
+    sub.publish(&command, r#"{"action":"zoom_in"}"#).await;
     let unknown = json_of(&sub.next_on(&reply_topic, Duration::from_secs(10)).await.expect("reply"));
     assert_eq!(unknown["status"], "unknown_action", "{unknown}");
+    // PTZ commands are checked as the REST bodies are, and run through the camera's PTZ
+    // (tests/ptz.rs drives it against an ONVIF device): here the field and the setting.
+    sub.publish(&command, r#"{"action":"ptz_move","x":1}"#).await;
+    let bad_field = json_of(&sub.next_on(&reply_topic, Duration::from_secs(10)).await.expect("reply"));
+    assert_eq!(bad_field["status"], "error", "{bad_field}");
+    assert!(bad_field["error"].as_str().unwrap().contains('x'), "{bad_field}");
+    sub.publish(&command, r#"{"action":"ptz_stop","id":5}"#).await;
+    let no_ptz = json_of(&sub.next_on(&reply_topic, Duration::from_secs(10)).await.expect("reply"));
+    assert_eq!(
+        (no_ptz["status"].as_str(), no_ptz["action"].as_str(), no_ptz["id"].as_i64()),
+        (Some("error"), Some("ptz_stop"), Some(5))
+    );
+    assert!(no_ptz["error"].as_str().unwrap().contains("ptz.enabled"), "{no_ptz}");
     sub.publish(&command, "not json").await;
     let bad = json_of(&sub.next_on(&reply_topic, Duration::from_secs(10)).await.expect("reply"));
     assert_eq!(bad["status"], "error", "{bad}");

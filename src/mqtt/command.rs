@@ -1,7 +1,10 @@
-//! Recording commands on `<base>/cameras/<id>/command` (only with `mqtt.commands_enabled`):
-//! `{"action": "start_recording", "reason": "..."}` or `{"action": "stop_recording"}`, with an
+//! Commands on `<base>/cameras/<id>/command` (only with `mqtt.commands_enabled`):
+//! `{"action": "start_recording", "reason": "..."}`, `{"action": "stop_recording"}`, and PTZ:
+//! `{"action": "ptz_move", "pan", "tilt", "zoom"?, "timeout_secs"?}`, `ptz_stop`,
+//! `ptz_goto_preset` (`token` or `preset`), `ptz_set_preset` (`name`?, `token`?), each with an
 //! optional `"id"` echoed in the reply so a client can pair answers with requests. They use the
-//! frame store exactly as `POST /<cam>/control/recording/start|stop` does. Payloads come from
+//! frame store and the camera's PTZ exactly as `POST /<cam>/control/recording/start|stop` and
+//! `/<cam>/control/ptz/...` do. Payloads come from
 //! anyone who may publish to the broker: parsing is total (fuzzed below), errors name the field.
 
 use std::sync::Arc;
@@ -18,8 +21,24 @@ const MAX_ID_CHARS: usize = 200;
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Action {
-    StartRecording { reason: Option<String> },
+    StartRecording {
+        reason: Option<String>,
+    },
     StopRecording,
+    /// A PTZ request; its fields (all but `action` and `id`) are checked by `ptz::request` when
+    /// it runs, as the REST body would be.
+    Ptz {
+        op: PtzOp,
+        body: Value,
+    },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PtzOp {
+    Move,
+    Stop,
+    GotoPreset,
+    SetPreset,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -43,9 +62,10 @@ impl std::fmt::Display for CommandError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             CommandError::Malformed(m) | CommandError::Invalid(m) => f.write_str(m),
-            CommandError::UnknownAction(a) => {
-                write!(f, "unknown action \"{a}\"; expected \"start_recording\" or \"stop_recording\"")
-            }
+            CommandError::UnknownAction(a) => write!(
+                f,
+                "unknown action \"{a}\"; expected start_recording, stop_recording, ptz_move, ptz_stop, ptz_goto_preset or ptz_set_preset"
+            ),
         }
     }
 }
@@ -70,9 +90,20 @@ pub fn parse(payload: &[u8]) -> Result<Command, CommandError> {
     let action = match action {
         "start_recording" => Action::StartRecording { reason: reason(&map)? },
         "stop_recording" => Action::StopRecording,
+        "ptz_move" => ptz(PtzOp::Move, &map),
+        "ptz_stop" => ptz(PtzOp::Stop, &map),
+        "ptz_goto_preset" => ptz(PtzOp::GotoPreset, &map),
+        "ptz_set_preset" => ptz(PtzOp::SetPreset, &map),
         other => return Err(CommandError::UnknownAction(other.chars().take(64).collect())),
     };
     Ok(Command { action, id })
+}
+
+/// The PTZ request inside a command: its fields without `action` and `id`.
+fn ptz(op: PtzOp, map: &Map<String, Value>) -> Action {
+    let body: Map<String, Value> =
+        map.iter().filter(|(k, _)| *k != "action" && *k != "id").map(|(k, v)| (k.clone(), v.clone())).collect();
+    Action::Ptz { op, body: Value::Object(body) }
 }
 
 fn request_id(map: &Map<String, Value>) -> Result<Option<Value>, CommandError> {
@@ -107,6 +138,10 @@ pub async fn execute(registry: &Arc<Registry>, camera_id: &str, command: Command
     let action = match command.action {
         Action::StartRecording { .. } => "start_recording",
         Action::StopRecording => "stop_recording",
+        Action::Ptz { op: PtzOp::Move, .. } => "ptz_move",
+        Action::Ptz { op: PtzOp::Stop, .. } => "ptz_stop",
+        Action::Ptz { op: PtzOp::GotoPreset, .. } => "ptz_goto_preset",
+        Action::Ptz { op: PtzOp::SetPreset, .. } => "ptz_set_preset",
     };
     let mut reply = match run(registry, camera_id, command.action).await {
         Ok(v) => v,
@@ -124,6 +159,9 @@ pub async fn execute(registry: &Arc<Registry>, camera_id: &str, command: Command
 
 async fn run(registry: &Arc<Registry>, camera_id: &str, action: Action) -> Result<Value, String> {
     let camera = registry.camera(camera_id).ok_or_else(|| format!("no camera \"{camera_id}\""))?;
+    if let Action::Ptz { op, body } = action {
+        return run_ptz(&camera, op, body).await.map_err(|e| e.to_string());
+    }
     let store = camera.frames.clone().ok_or_else(|| {
         let why = camera.frames_unavailable.clone().unwrap_or_else(|| "frame storage is not available".into());
         format!("camera {camera_id}: {why}")
@@ -131,6 +169,7 @@ async fn run(registry: &Arc<Registry>, camera_id: &str, action: Action) -> Resul
     let result = match action {
         Action::StartRecording { reason } => store.start_session(reason).await.map(|s| (s, "Recording started")),
         Action::StopRecording => store.stop_session().await.map(|s| (s, "Recording stopped")),
+        Action::Ptz { .. } => return Err("PTZ handled above".into()),
     };
     match result {
         Ok((s, message)) => Ok(json!({"status": "ok", "message": message, "session_id": s.id, "session": s.to_json()})),
@@ -140,6 +179,35 @@ async fn run(registry: &Arc<Registry>, camera_id: &str, action: Action) -> Resul
 
 fn store_message(e: &StoreError) -> String {
     e.message().to_string()
+}
+
+/// A PTZ command, checked and run as the REST route does.
+async fn run_ptz(camera: &crate::camera::Camera, op: PtzOp, body: Value) -> Result<Value, crate::ptz::PtzError> {
+    use crate::ptz::{GotoRequest, MoveRequest, PtzError, SetPresetRequest};
+    fn parse<T: serde::de::DeserializeOwned>(body: Value) -> Result<T, PtzError> {
+        serde_json::from_value(body).map_err(|e| PtzError::Invalid(format!("command: {e}")))
+    }
+    let config = camera.config().ptz.clone();
+    let ptz = &camera.ptz;
+    match op {
+        PtzOp::Move => {
+            ptz.continuous_move(&config, &parse::<MoveRequest>(body)?).await.map(|()| json!({"message": "Moving"}))
+        }
+        PtzOp::Stop => ptz.stop(&config).await.map(|()| json!({"message": "Stopped"})),
+        PtzOp::GotoPreset => ptz
+            .goto_preset(&config, &parse::<GotoRequest>(body)?)
+            .await
+            .map(|token| json!({"message": "Moving to preset", "preset_token": token})),
+        PtzOp::SetPreset => {
+            ptz.set_preset(&config, &parse::<SetPresetRequest>(body)?).await.map(|token| json!({"preset_token": token}))
+        }
+    }
+    .map(|mut v| {
+        if let Value::Object(m) = &mut v {
+            m.insert("status".into(), "ok".into());
+        }
+        v
+    })
 }
 
 #[cfg(test)]
@@ -158,7 +226,7 @@ mod tests {
 
     #[test]
     fn bad_commands_say_why() {
-        assert!(matches!(parse(br#"{"action":"ptz_move"}"#), Err(CommandError::UnknownAction(a)) if a == "ptz_move"));
+        assert!(matches!(parse(br#"{"action":"ptz_zoom"}"#), Err(CommandError::UnknownAction(a)) if a == "ptz_zoom"));
         assert!(matches!(parse(b"[1]"), Err(CommandError::Malformed(_))));
         assert!(matches!(parse(b"\xff\xfe"), Err(CommandError::Malformed(_))));
         assert!(matches!(parse(br#"{"reason":"x"}"#), Err(CommandError::Invalid(_))));
@@ -166,6 +234,9 @@ mod tests {
         let long = format!(r#"{{"action":"start_recording","reason":"{}"}}"#, "x".repeat(1001));
         assert!(matches!(parse(long.as_bytes()), Err(CommandError::Invalid(_))));
         assert_eq!(rejected(&parse(br#"{"action":"zoom"}"#).unwrap_err())["status"], "unknown_action");
+        let m = parse(br#"{"action":"ptz_move","pan":0.5,"tilt":-0.2,"id":7}"#).unwrap();
+        assert_eq!(m.action, Action::Ptz { op: PtzOp::Move, body: json!({"pan": 0.5, "tilt": -0.2}) });
+        assert_eq!(m.id, Some(json!(7)));
     }
 
     proptest! {
