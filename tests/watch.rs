@@ -57,7 +57,25 @@ async fn camera_files_apply_as_they_change_without_a_signal() {
     let server = Server::start(json!({}), &[("steady", camera_json("/steady", &url, json!({})))]).await;
     server.wait_streaming("steady", Duration::from_secs(20)).await;
     let steady_restarts = server.camera_status("steady").await["restarts"].clone();
-    let mut steady_viewer = ws_connect(&server.ws_url("/steady/live")).await.unwrap();
+    // The untouched camera's viewer, watched for its longest gap between two frames.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let gaps = {
+        let mut ws = ws_connect(&server.ws_url("/steady/live")).await.unwrap();
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let (mut worst, mut last, mut frames) = (Duration::ZERO, Instant::now(), 0u32);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if next_binary(&mut ws, Duration::from_secs(2)).await.is_some() {
+                    if frames > 0 {
+                        worst = worst.max(last.elapsed());
+                    }
+                    last = Instant::now();
+                    frames += 1;
+                }
+            }
+            (worst, frames)
+        })
+    };
     let dir = server.dir.0.join("cameras");
     let text = |v: &Value| serde_json::to_string_pretty(v).unwrap();
 
@@ -119,8 +137,12 @@ async fn camera_files_apply_as_they_change_without_a_signal() {
     .await;
     assert!(has(&s, "steady"));
 
-    // The untouched camera never restarted and its viewer still gets frames.
-    assert!(next_binary(&mut steady_viewer, Duration::from_secs(2)).await.is_some());
+    // The untouched camera never restarted, and its viewer missed at most one frame (10 fps:
+    // no gap beyond two frame intervals) through all of it.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (worst, frames) = gaps.await.unwrap();
+    assert!(frames > 50, "the steady viewer got {frames} frames");
+    assert!(worst <= Duration::from_millis(250), "the steady camera's viewer waited {worst:?} for a frame");
     assert_eq!(server.camera_status("steady").await["restarts"], steady_restarts);
 }
 
