@@ -244,7 +244,7 @@ async fn create_camera(
     let bytes = checked_camera(registry, &id, &path, &doc)?;
     let version = edit::version(&bytes);
     write(path, bytes).await?;
-    let applied = registry.rescan().await;
+    let applied = apply(registry).await;
     Ok((
         StatusCode::CREATED,
         json!({"camera_id": id, "version": version, "applied": applied_json(&applied)}),
@@ -283,7 +283,7 @@ async fn put_camera(
     let bytes = checked_camera(registry, id, &path, &doc)?;
     let version = edit::version(&bytes);
     write(path, bytes).await?;
-    let applied = registry.rescan().await;
+    let applied = apply(registry).await;
     Ok((StatusCode::OK, json!({"camera_id": id, "version": version, "applied": applied_json(&applied)}), Some(version)))
 }
 
@@ -304,8 +304,15 @@ async fn delete_camera(
         .await
         .map_err(|e| Refused::Io(e.to_string()))?
         .map_err(|e| Refused::Io(format!("cannot remove {shown_path}: {e}")))?;
-    let applied = registry.rescan().await;
+    let applied = apply(registry).await;
     Ok((StatusCode::OK, json!({"camera_id": id, "deleted": true, "applied": applied_json(&applied)}), None))
+}
+
+/// Applies the camera directory now, in the registry's journald component (the watcher would
+/// apply it a moment later; this way the answer says what happened).
+async fn apply(registry: &Registry) -> Applied {
+    use tracing::Instrument;
+    registry.rescan().instrument(crate::telemetry::component("registry")).await
 }
 
 fn config_path(registry: &Registry) -> Result<PathBuf, Refused> {

@@ -33,6 +33,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
+use tracing::Instrument;
 use tracing::{debug, warn};
 
 use crate::registry::Registry;
@@ -93,23 +94,27 @@ pub async fn serve(
         // Frames are written in one go; Nagle would only add delay.
         let _ = stream.set_nodelay(true);
         let (registry, lockouts) = (registry.clone(), lockouts.clone());
-        tokio::spawn(async move {
-            let conn_slot = slot.clone();
-            let service = service_fn(move |mut req| {
-                req.extensions_mut().insert(slot.clone());
-                req.extensions_mut().insert(Peer(peer));
-                handler::handle(registry.clone(), lockouts.clone(), req)
-            });
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service)
-                .with_upgrades();
-            if let Err(e) = conn.await {
-                debug!(%peer, "connection ended: {e}");
+        tokio::spawn(
+            async move {
+                let conn_slot = slot.clone();
+                let service = service_fn(move |mut req| {
+                    req.extensions_mut().insert(slot.clone());
+                    req.extensions_mut().insert(Peer(peer));
+                    handler::handle(registry.clone(), lockouts.clone(), req)
+                });
+                let conn = http1::Builder::new()
+                    .keep_alive(true)
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                if let Err(e) = conn.await {
+                    debug!(%peer, "connection ended: {e}");
+                }
+                drop(conn_slot);
             }
-            drop(conn_slot);
-        });
+            // journald's COMPONENT=http for what requests log.
+            .instrument(crate::telemetry::component("http")),
+        );
     }
 }
