@@ -19,7 +19,7 @@ fn problems(text: &str) -> Vec<String> {
 fn the_shipped_boards_are_valid() {
     let b = parse(AARCH64).unwrap();
     assert_eq!(b.target, "aarch64-unknown-linux-musl");
-    assert_eq!(b.rustflags, ["-C", "target-cpu=cortex-a53"]);
+    assert_eq!(b.rustflags, ["-C", "target-cpu=cortex-a53", "-C", "force-unwind-tables=no"]);
     assert_eq!(b.spool_dir, "/run/panelcam/spool");
     assert_eq!((b.memory_max.as_str(), b.spool_max.as_str(), b.port), ("384M", "64M", 8080));
     for name in ["armv7-panel", "x86_64-pc"] {
