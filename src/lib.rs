@@ -17,5 +17,6 @@ pub mod registry;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod util;
 pub mod video;

@@ -156,6 +156,8 @@ fn print_ffmpeg_args(cli: &Cli) -> ExitCode {
 
 fn run(cli: &Cli) -> ExitCode {
     panelcam::telemetry::init();
+    // Before any TLS configuration exists: ring is the process's one provider.
+    panelcam::tls::install();
     let code = run_logged(cli);
     panelcam::telemetry::flush();
     code

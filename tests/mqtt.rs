@@ -1,32 +1,18 @@
 //! MQTT against the real binary and a real Mosquitto: the shared broker on 127.0.0.1:1883
 //! (scripts/services.sh) with a unique base topic per test, or a private `mosquitto -p <port>`
 //! when the broker itself is stopped and started. The subscriber is rumqttc, as in panelcam.
+//! TLS to the broker (`mqtts://`): tests/mqtt_tls.rs.
 
 mod support;
 
-use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
 use serde_json::{Value, json};
 use support::harness::*;
-use tokio::sync::mpsc;
+use support::mqtt::{Broker, Message, Subscriber, base, lavfi_camera};
 
 const SHARED_BROKER: u16 = 1883;
 const MQTT_PASSWORD: &str = "mqtt-pw-never-shown-6d1f";
-
-/// A unique base topic, so tests running in parallel on the shared broker never meet.
-fn base(tag: &str) -> String {
-    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    format!("panelcam-test/{tag}-{}-{n}", std::process::id())
-}
-
-/// A 320x240 lavfi camera at 10 fps (no RTSP server needed) with MQTT picture settings.
-fn lavfi_camera(mqtt: Value) -> Value {
-    json!({"path": "/cam", "url": "lavfi:testsrc2=size=320x240:rate=10", "reconnect_interval": 1, "mqtt": mqtt})
-}
 
 fn mqtt_config(port: u16, base: &str, extra: Value) -> Value {
     let mut m = json!({"enabled": true, "broker_url": format!("mqtt://127.0.0.1:{port}"), "base_topic": base,
@@ -34,91 +20,6 @@ fn mqtt_config(port: u16, base: &str, extra: Value) -> Value {
                        "username": "panel", "password": MQTT_PASSWORD});
     merge(&mut m, extra);
     json!({"mqtt": m})
-}
-
-struct Message {
-    topic: String,
-    payload: Bytes,
-    retain: bool,
-    at: Instant,
-}
-
-/// Subscribes to `<base>/#` and hands every message to the test.
-struct Subscriber {
-    client: AsyncClient,
-    rx: mpsc::UnboundedReceiver<Message>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Subscriber {
-    async fn connect(port: u16, filter: &str) -> Subscriber {
-        let id = format!("test-sub-{}", filter.replace(['/', '#', '+'], "-"));
-        let mut o = MqttOptions::new(id, "127.0.0.1", port);
-        o.set_max_packet_size(16 << 20, 16 << 20);
-        let (client, mut eventloop) = AsyncClient::new(o, 100);
-        client.subscribe(filter, QoS::AtMostOnce).await.unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let (subscribed_tx, subscribed) = tokio::sync::oneshot::channel();
-        let task = tokio::spawn(async move {
-            let mut subscribed_tx = Some(subscribed_tx);
-            loop {
-                match eventloop.poll().await {
-                    Ok(Event::Incoming(Packet::SubAck(_))) => {
-                        if let Some(s) = subscribed_tx.take() {
-                            let _ = s.send(());
-                        }
-                    }
-                    Ok(Event::Incoming(Packet::Publish(p))) => {
-                        let m = Message {
-                            topic: p.topic.clone(),
-                            payload: p.payload.clone(),
-                            retain: p.retain,
-                            at: Instant::now(),
-                        };
-                        if tx.send(m).is_err() {
-                            return;
-                        }
-                    }
-                    Ok(_) => {}
-                    Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-                }
-            }
-        });
-        tokio::time::timeout(Duration::from_secs(10), subscribed).await.expect("subscribed").unwrap();
-        Subscriber { client, rx, task }
-    }
-
-    /// The next message on `topic` within `timeout`.
-    async fn next_on(&mut self, topic: &str, timeout: Duration) -> Option<Message> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            match tokio::time::timeout_at(deadline, self.rx.recv()).await {
-                Ok(Some(m)) if m.topic == topic => return Some(m),
-                Ok(Some(_)) => {}
-                _ => return None,
-            }
-        }
-    }
-
-    /// Every message that arrives within `span`.
-    async fn collect(&mut self, span: Duration) -> Vec<Message> {
-        let deadline = tokio::time::Instant::now() + span;
-        let mut all = Vec::new();
-        while let Ok(Some(m)) = tokio::time::timeout_at(deadline, self.rx.recv()).await {
-            all.push(m);
-        }
-        all
-    }
-
-    async fn publish(&self, topic: &str, payload: &str) {
-        self.client.publish(topic, QoS::AtLeastOnce, false, payload.as_bytes().to_vec()).await.unwrap();
-    }
-}
-
-impl Drop for Subscriber {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 fn json_of(m: &Message) -> Value {
@@ -292,43 +193,6 @@ async fn commands_are_ignored_unless_enabled() {
     assert_eq!(server.status().await["mqtt"]["commands"], 0);
 }
 
-/// A private broker that can be stopped and started on the same port.
-struct Broker {
-    port: u16,
-    child: Option<tokio::process::Child>,
-}
-
-impl Broker {
-    async fn start(port: u16) -> Broker {
-        let mut b = Broker { port, child: None };
-        b.spawn().await;
-        b
-    }
-
-    async fn spawn(&mut self) {
-        let child = tokio::process::Command::new("mosquitto")
-            .args(["-p", &self.port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("mosquitto (scripts/deps.sh test)");
-        self.child = Some(child);
-        let port = self.port;
-        let up = eventually(Duration::from_secs(10), async || {
-            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
-        })
-        .await;
-        assert!(up, "mosquitto did not listen on {port}");
-    }
-
-    async fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill().await;
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn panelcam_streams_on_while_the_broker_restarts_and_reconnects() {
     let port = free_port();
@@ -362,22 +226,6 @@ async fn panelcam_streams_on_while_the_broker_restarts_and_reconnects() {
     assert_eq!(mqtt["last_error"], Value::Null, "{mqtt}");
     assert!(mqtt["reconnects"].as_u64().unwrap() >= 1, "{mqtt}");
     broker.stop().await;
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_tls_broker_url_stops_startup_naming_the_setting() {
-    let dir = TempDir::new("mqtts");
-    let config =
-        json!({"mqtt": {"enabled": true, "broker_url": format!("mqtts://panel:{MQTT_PASSWORD}@127.0.0.1:8883")}});
-    dir.write("config.json", &config.to_string());
-    let (code, stdout, stderr) = run_panelcam(&dir.0, &["run", "--config", "config.json"]).await;
-    let output = format!("{stdout}{stderr}");
-    assert_eq!(code, Some(2), "{output}");
-    assert!(
-        output.contains("mqtt.broker_url") && output.contains("TLS to the broker arrives with HTTPS support"),
-        "{output}"
-    );
-    assert!(!output.contains(MQTT_PASSWORD), "{output}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,9 +1,13 @@
 //! `config.json`'s `mqtt` section and the broker URL. A setting that cannot take effect is an
-//! error at startup, never a silent downgrade: `mqtts://` is refused until TLS to the broker
-//! exists, rather than connecting in plain TCP to someone who asked for TLS.
+//! error at startup, never a silent downgrade: `mqtts://` always means TLS with a verified
+//! broker certificate (the system we replace connected in plain TCP to someone who asked for
+//! TLS), and TLS files that cannot be used stop startup naming the field.
+
+use std::path::PathBuf;
 
 use super::reader::Section;
 use super::secret::Secret;
+use crate::tls::client::ClientTls;
 
 #[derive(Clone, Debug)]
 pub struct MqttConfig {
@@ -22,6 +26,8 @@ pub struct MqttConfig {
     /// Accept recording commands on `<base>/cameras/<id>/command`. Off by default: anyone who
     /// may publish to the broker could otherwise start and stop recordings. panelcam extension.
     pub commands_enabled: bool,
+    /// `mqtt.tls`: CA and optional client certificate for `mqtts://`. panelcam extension.
+    pub tls: ClientTls,
 }
 
 /// Where the broker is, from `mqtt://[user[:password]@]host[:port][/]`.
@@ -31,6 +37,8 @@ pub struct BrokerAddr {
     pub port: u16,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `mqtts://` (or `ssl://`): TLS, the broker's certificate verified against `mqtt.tls`.
+    pub tls: bool,
 }
 
 impl MqttConfig {
@@ -47,17 +55,17 @@ impl MqttConfig {
 }
 
 pub const DEFAULT_PORT: u16 = 1883;
+pub const DEFAULT_TLS_PORT: u16 = 8883;
 
 /// Parses a broker URL. Errors say what was expected; they never repeat the URL (it may hold
 /// a password).
 pub fn parse_broker_url(url: &str) -> Result<BrokerAddr, String> {
-    if url.starts_with("mqtts://") || url.starts_with("ssl://") {
-        return Err("mqtts:// (TLS to the broker) is not available in this version of panelcam; TLS to the broker arrives with HTTPS support. Use mqtt:// on a trusted network, or disable MQTT".into());
-    }
-    let rest = url
-        .strip_prefix("mqtt://")
-        .or_else(|| url.strip_prefix("tcp://"))
-        .ok_or("expected a URL such as mqtt://host:1883")?;
+    let (rest, tls) = if let Some(r) = url.strip_prefix("mqtts://").or_else(|| url.strip_prefix("ssl://")) {
+        (r, true)
+    } else {
+        let plain = url.strip_prefix("mqtt://").or_else(|| url.strip_prefix("tcp://"));
+        (plain.ok_or("expected a URL such as mqtt://host:1883 or mqtts://host:8883")?, false)
+    };
     let authority = rest.strip_suffix('/').unwrap_or(rest);
     if authority.contains(['/', '?', '#']) {
         return Err("expected mqtt://host[:port] without a path or query".into());
@@ -73,15 +81,15 @@ pub fn parse_broker_url(url: &str) -> Result<BrokerAddr, String> {
             None => (Some(u.to_string()), None),
         },
     };
-    let (host, port) = split_host_port(hostport)?;
+    let (host, port) = split_host_port(hostport, if tls { DEFAULT_TLS_PORT } else { DEFAULT_PORT })?;
     if host.is_empty() {
-        return Err("expected a host name or address after mqtt://".into());
+        return Err("expected a host name or address after mqtt:// or mqtts://".into());
     }
-    Ok(BrokerAddr { host, port, username, password })
+    Ok(BrokerAddr { host, port, username, password, tls })
 }
 
 /// `host`, `host:port`, `[v6]` or `[v6]:port`.
-fn split_host_port(s: &str) -> Result<(String, u16), String> {
+fn split_host_port(s: &str, default_port: u16) -> Result<(String, u16), String> {
     let (host, port) = if let Some(v6) = s.strip_prefix('[') {
         let (host, after) = v6.split_once(']').ok_or("expected ']' after an IPv6 address")?;
         match after.strip_prefix(':') {
@@ -96,7 +104,7 @@ fn split_host_port(s: &str) -> Result<(String, u16), String> {
         }
     };
     let port = match port {
-        None => DEFAULT_PORT,
+        None => default_port,
         Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or("expected a port number from 1 to 65535")?,
     };
     Ok((host.to_string(), port))
@@ -123,10 +131,23 @@ pub fn read_mqtt(s: &Section) -> MqttConfig {
         publish_picture_arrival: s.bool("publish_picture_arrival", true),
         max_packet_size: s.u64("max_packet_size", 1024..=268_435_456, 268_435_456),
         commands_enabled: s.bool("commands_enabled", false),
+        tls: read_tls(&s.section("tls")),
     };
     if m.enabled {
-        if let Err(e) = parse_broker_url(&m.broker_url) {
-            s.ctx().error(&s.field("broker_url"), e);
+        match parse_broker_url(&m.broker_url) {
+            Err(e) => s.ctx().error(&s.field("broker_url"), e),
+            // Read the files now, so a wrong path stops startup (and `panelcam check`) instead
+            // of showing up later as a broker that never connects.
+            Ok(b) if b.tls => {
+                if let Err(p) = m.tls.config(&s.field("tls")) {
+                    s.ctx().error(&p.field, p.message);
+                }
+            }
+            Ok(_) if m.tls != ClientTls::default() => s.ctx().error(
+                &s.field("tls"),
+                "is set but broker_url is mqtt:// (plain TCP); use mqtts:// for TLS, or remove mqtt.tls",
+            ),
+            Ok(_) => {}
         }
         if !valid_topic(&m.base_topic) {
             s.ctx().error(&s.field("base_topic"), "expected a topic without '+', '#' or NUL, not empty");
@@ -139,12 +160,20 @@ pub fn read_mqtt(s: &Section) -> MqttConfig {
     m
 }
 
+fn read_tls(s: &Section) -> ClientTls {
+    let path = |key| s.opt_string(key).map(PathBuf::from);
+    let tls =
+        ClientTls { ca_path: path("ca_path"), cert_path: path("client_cert_path"), key_path: path("client_key_path") };
+    s.finish();
+    tls
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn addr(host: &str, port: u16) -> BrokerAddr {
-        BrokerAddr { host: host.into(), port, username: None, password: None }
+        BrokerAddr { host: host.into(), port, username: None, password: None, tls: false }
     }
 
     #[test]
@@ -162,10 +191,12 @@ mod tests {
     }
 
     #[test]
-    fn tls_is_refused_and_says_when_it_comes() {
-        let e = parse_broker_url("mqtts://u:secret@broker:8883").unwrap_err();
-        assert!(e.contains("TLS to the broker arrives with HTTPS support"), "{e}");
-        assert!(!e.contains("secret"));
+    fn mqtts_means_tls_on_8883_unless_told() {
+        let tls = |host: &str, port| BrokerAddr { tls: true, ..addr(host, port) };
+        assert_eq!(parse_broker_url("mqtts://broker"), Ok(tls("broker", 8883)));
+        assert_eq!(parse_broker_url("ssl://broker:8884"), Ok(tls("broker", 8884)));
+        assert_eq!(parse_broker_url("mqtts://[::1]"), Ok(tls("::1", 8883)));
+        assert!(parse_broker_url("mqtts://u:secret@").unwrap_err().contains("mqtts://"));
     }
 
     #[test]

@@ -76,12 +76,22 @@ fn mqtt_commands_flag_and_tls_broker() {
     let (config, warnings) = load_config(&dir.write("config.json", on)).unwrap();
     assert!(warnings.is_empty(), "{warnings:?}");
     assert!(config.mqtt.commands_enabled);
-    let tls = r#"{"mqtt": {"enabled": true, "broker_url": "mqtts://u:pw@b:8883"}}"#;
+    // mqtts:// reads its CA file at startup: a wrong path is named, the password is not.
+    let tls = r#"{"mqtt": {"enabled": true, "broker_url": "mqtts://u:pw@b:8883", "tls": {"ca_path": "/nonexistent/ca.pem"}}}"#;
     let problems = load_config(&dir.write("config.json", tls)).unwrap_err();
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert_eq!(problems[0].field, "mqtt.broker_url");
-    assert!(problems[0].message.contains("arrives with HTTPS support"), "{}", problems[0].message);
+    assert_eq!(problems[0].field, "mqtt.tls.ca_path");
+    assert!(
+        problems[0].message.contains("/nonexistent/ca.pem: cannot read the CA certificate"),
+        "{}",
+        problems[0].message
+    );
     assert!(!problems[0].to_string().contains("pw"), "{}", problems[0]);
+    // TLS files with a plain-TCP broker would be a setting that does nothing.
+    let plain = r#"{"mqtt": {"enabled": true, "broker_url": "mqtt://b", "tls": {"ca_path": "ca.pem"}}}"#;
+    let problems = load_config(&dir.write("config.json", plain)).unwrap_err();
+    assert_eq!(problems[0].field, "mqtt.tls", "{problems:?}");
+    assert!(problems[0].message.contains("use mqtts://"), "{}", problems[0].message);
     // A disabled section is not judged.
     let off = r#"{"mqtt": {"enabled": false, "broker_url": "mqtts://b"}}"#;
     assert!(load_config(&dir.write("config.json", off)).is_ok());

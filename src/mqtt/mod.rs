@@ -18,7 +18,9 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::time::Duration;
 
 use bytes::Bytes;
-use rumqttc::{AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish};
+use rumqttc::{
+    AsyncClient, Event, EventLoop, LastWill, MqttOptions, Outgoing, Packet, Publish, TlsConfiguration, Transport,
+};
 use tokio::sync::{Semaphore, watch};
 use tracing::{Instrument, info, warn};
 
@@ -41,8 +43,13 @@ const GOODBYE: Duration = Duration::from_secs(2);
 pub const ONLINE: &str = "online";
 pub const OFFLINE: &str = "offline";
 
-/// The MQTT client options for this configuration.
-fn options(registry: &Registry, broker: &BrokerAddr, topics: &Topics) -> MqttOptions {
+/// The MQTT client options for this configuration; `tls` for `mqtts://`.
+fn options(
+    registry: &Registry,
+    broker: &BrokerAddr,
+    topics: &Topics,
+    tls: Option<Arc<rustls::ClientConfig>>,
+) -> MqttOptions {
     let cfg = &registry.config.mqtt;
     let mut o = MqttOptions::new(cfg.client_id.clone(), broker.host.clone(), broker.port);
     o.set_keep_alive(Duration::from_secs(cfg.keep_alive_secs.max(1)));
@@ -54,6 +61,10 @@ fn options(registry: &Registry, broker: &BrokerAddr, topics: &Topics) -> MqttOpt
     o.set_last_will(LastWill::new(topics.availability(), OFFLINE, qos(cfg.qos), true));
     if let Some(user) = &broker.username {
         o.set_credentials(user.clone(), broker.password.clone().unwrap_or_default());
+    }
+    if let Some(config) = tls {
+        // rumqttc checks the certificate against the URL's host name with this configuration.
+        o.set_transport(Transport::tls_with_config(TlsConfiguration::Rustls(config)));
     }
     o
 }
@@ -75,8 +86,18 @@ pub async fn run(registry: Arc<Registry>, mut shutdown: watch::Receiver<bool>) {
             return;
         }
     };
+    let tls = match broker.tls.then(|| cfg.tls.config("mqtt.tls")) {
+        None => None,
+        Some(Ok(config)) => Some(Arc::new(config)),
+        Some(Err(problem)) => {
+            // Checked at startup; reached only if a file changed since. Never fall back to plain TCP.
+            warn!("{problem}; MQTT is off");
+            status.set_error(Some(problem.to_string()));
+            return;
+        }
+    };
     let topics = Topics::new(&cfg.base_topic);
-    let (client, mut eventloop) = AsyncClient::new(options(&registry, &broker, &topics), outbound::QUEUE);
+    let (client, mut eventloop) = AsyncClient::new(options(&registry, &broker, &topics, tls), outbound::QUEUE);
     let max_packet = usize::try_from(cfg.max_packet_size).unwrap_or(usize::MAX);
     let out = Arc::new(Outbound::new(client, qos(cfg.qos), cfg.retain, max_packet, registry.clone()));
     let shown = redact_url(&cfg.broker_url);

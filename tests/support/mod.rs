@@ -5,4 +5,6 @@ pub mod barcode;
 pub mod chromium;
 pub mod client;
 pub mod harness;
+pub mod mqtt;
+pub mod pki;
 pub mod video;

@@ -1,0 +1,46 @@
+//! A throw-away certificate authority for TLS tests: a CA, server certificates for
+//! `localhost` and 127.0.0.1 signed by it, and client certificates, written as PEM files.
+
+use std::path::{Path, PathBuf};
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+    /// The CA certificate as PEM, for `ca_path` settings and TLS clients.
+    pub cert_path: PathBuf,
+}
+
+/// A certificate and its key as PEM files.
+pub struct Pair {
+    pub cert_path: PathBuf,
+    pub key_path: PathBuf,
+}
+
+impl Ca {
+    /// A new CA whose files go into `dir` as `<name>-ca.pem`.
+    pub fn new(dir: &Path, name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, format!("panelcam test CA {name}"));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let issuer = CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap();
+        let cert_path = dir.join(format!("{name}-ca.pem"));
+        std::fs::write(&cert_path, issuer.pem()).unwrap();
+        Ca { issuer, cert_path }
+    }
+
+    /// A leaf certificate for `names` (host names or IP addresses), written as
+    /// `<file>.pem` and `<file>.key` (PKCS#8) into `dir`.
+    pub fn issue(&self, dir: &Path, file: &str, names: &[&str]) -> Pair {
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let pair = Pair { cert_path: dir.join(format!("{file}.pem")), key_path: dir.join(format!("{file}.key")) };
+        std::fs::write(&pair.cert_path, cert.pem()).unwrap();
+        std::fs::write(&pair.key_path, key.serialize_pem()).unwrap();
+        pair
+    }
+}
