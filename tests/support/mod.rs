@@ -5,4 +5,5 @@ pub mod barcode;
 pub mod chromium;
 pub mod client;
 pub mod harness;
+pub mod onvif;
 pub mod video;
