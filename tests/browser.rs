@@ -7,6 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use support::chromium::{self, Browser, Page};
 use support::harness::*;
+use support::onvif::{self, Device};
 
 /// A small fingerprint of what an `<img>` currently shows (drawn into a 64x36 canvas).
 fn picture_hash_js(selector: &str) -> String {
@@ -209,6 +210,149 @@ async fn heavy_control_page_records_and_plays_back() {
     // Playback is of the past: the shown time trails the wall clock.
     assert!(panelcam::util::now_ms() - shown > 500);
     page.assert_no_console_errors().await;
+}
+
+/// Waits until `device` has received `n` calls of `action`, and returns the last one's body.
+async fn nth_call(device: &Device, action: &str, n: usize) -> String {
+    let arrived = eventually(Duration::from_secs(10), async || device.calls(action).len() >= n).await;
+    let calls = device.calls(action);
+    assert!(arrived && calls.len() == n, "{} {action} call(s), expected {n}", calls.len());
+    calls[n - 1].body.clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_control_page_moves_the_camera_while_pressed_and_goes_to_presets() {
+    let device = Device::start(false).await;
+    let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
+    let camera = camera_json("/cam", &cam.url("/cam"), onvif::ptz_section(&device.url(), onvif::PASSWORD));
+    let server = Server::start(json!({}), &[("cam", camera)]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let browser = Browser::launch().await.unwrap();
+    let page = browser.new_page(&server.http_url("/cam/control")).await.unwrap();
+    let wait = |js: &'static str| page.wait_for(js, Duration::from_secs(10));
+
+    // The pad shows, drawn with inline SVG, and the camera's presets are listed by name.
+    wait("document.querySelectorAll('#presets li[data-token]').length === 2").await.unwrap();
+    let shown = page.eval("[document.getElementById('ptz').hidden, document.getElementById('ptz-off').hidden]").await;
+    assert_eq!(shown.unwrap(), json!([false, true]));
+    let names =
+        page.eval("[...document.querySelectorAll('#presets li[data-token] span')].map(s => s.textContent)").await;
+    assert_eq!(names.unwrap(), json!(["Gate", "Yard & dock"]));
+    let icons = page.eval("document.querySelectorAll('.pad button svg path').length").await.unwrap();
+    assert_eq!(icons, 5, "four arrows and stop");
+
+    // Mouse down on "pan right": ContinuousMove at the default speed (50 %), and no Stop while held.
+    page.mouse("mousePressed", "[data-pan='1']").await.unwrap();
+    let moved = nth_call(&device, "ContinuousMove", 1).await;
+    assert!(moved.contains(r#"<tt:PanTilt x="0.5" y="0"/>"#) && !moved.contains("Zoom x="), "{moved}");
+    assert!(moved.contains("<tptz:Timeout>PT5S</tptz:Timeout>"), "each move is bounded: {moved}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(device.calls("Stop").is_empty(), "stopped while still held");
+    // Release: Stop, after the move.
+    page.mouse("mouseReleased", "[data-pan='1']").await.unwrap();
+    nth_call(&device, "Stop", 1).await;
+    assert!(device.calls("Stop")[0].at > device.calls("ContinuousMove")[0].at);
+    wait("document.getElementById('ptz-message').textContent === 'stopped'").await.unwrap();
+
+    // Leaving the button stops too; at full speed, tilting down.
+    page.eval("document.getElementById('ptz-speed').value = '1'").await.unwrap();
+    page.mouse("mousePressed", "[data-tilt='-1']").await.unwrap();
+    let moved = nth_call(&device, "ContinuousMove", 2).await;
+    assert!(moved.contains(r#"<tt:PanTilt x="0" y="-1"/>"#), "{moved}");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(device.calls("Stop").len(), 1, "pressing a second button (and so blurring the first) is no stop");
+    page.mouse("mouseMoved", "#title").await.unwrap();
+    nth_call(&device, "Stop", 2).await;
+    page.mouse("mouseReleased", "#title").await.unwrap();
+
+    // The keyboard: Enter held on "zoom in" zooms, its release stops.
+    page.eval("document.querySelector('[data-zoom=\"1\"]').focus()").await.unwrap();
+    page.key("Enter", "Enter", 13, true).await.unwrap();
+    let moved = nth_call(&device, "ContinuousMove", 3).await;
+    assert!(moved.contains(r#"<tt:PanTilt x="0" y="0"/>"#) && moved.contains(r#"<tt:Zoom x="1"/>"#), "{moved}");
+    page.key("Enter", "Enter", 13, false).await.unwrap();
+    nth_call(&device, "Stop", 3).await;
+    // The focus leaving a held button stops as well.
+    page.eval("document.querySelector('[data-zoom=\"-1\"]').focus()").await.unwrap();
+    page.key("Enter", "Enter", 13, true).await.unwrap();
+    let moved = nth_call(&device, "ContinuousMove", 4).await;
+    assert!(moved.contains(r#"<tt:Zoom x="-1"/>"#), "{moved}");
+    page.eval("document.getElementById('preset-name').focus()").await.unwrap();
+    nth_call(&device, "Stop", 4).await;
+    page.key("Enter", "Enter", 13, false).await.unwrap();
+
+    // A long press renews its move before the move's own timeout would stop the camera.
+    page.mouse("mousePressed", "[data-pan='-1']").await.unwrap();
+    nth_call(&device, "ContinuousMove", 5).await;
+    let renewed = nth_call(&device, "ContinuousMove", 6).await;
+    assert!(renewed.contains(r#"<tt:PanTilt x="-1" y="0"/>"#), "{renewed}");
+    let moves = device.calls("ContinuousMove");
+    let gap = moves[5].at.duration_since(moves[4].at);
+    assert!(gap < Duration::from_secs(5), "renewed after {gap:?}, past the 5 s timeout");
+    assert_eq!(device.calls("Stop").len(), 4, "no Stop while held");
+    page.mouse("mouseReleased", "[data-pan='-1']").await.unwrap();
+    nth_call(&device, "Stop", 5).await;
+
+    // A preset's button goes to that preset, by its token.
+    page.click("#presets li[data-token='Preset_B'] button").await.unwrap();
+    let goto = nth_call(&device, "GotoPreset", 1).await;
+    assert!(goto.contains("<tptz:PresetToken>Preset_B</tptz:PresetToken>"), "{goto}");
+    wait("document.getElementById('ptz-message').textContent === 'moving to Yard & dock'").await.unwrap();
+
+    // Save the position under a name: SetPreset with it, the new token shown, the list read again.
+    let listed = device.calls("GetPresets").len();
+    page.eval("document.getElementById('preset-name').value = 'North gate'").await.unwrap();
+    page.click("#preset-save").await.unwrap();
+    let set = nth_call(&device, "SetPreset", 1).await;
+    assert!(set.contains("<tptz:PresetName>North gate</tptz:PresetName>"), "{set}");
+    wait("document.getElementById('ptz-message').textContent.includes('tok-42')").await.unwrap();
+    nth_call(&device, "GetPresets", listed + 1).await;
+
+    // The stop button.
+    page.click("#ptz-stop").await.unwrap();
+    nth_call(&device, "Stop", 6).await;
+    wait("document.getElementById('ptz-message').textContent === 'stopped'").await.unwrap();
+    assert_eq!(device.calls("ContinuousMove").len(), 6, "short presses are not renewed");
+    page.assert_no_console_errors().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_control_page_hides_the_pad_without_ptz_and_shows_the_cameras_refusal() {
+    let device = Device::start(false).await;
+    let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
+    let plain = camera_json("/plain", &cam.url("/cam"), json!({}));
+    let bad = camera_json("/bad", &cam.url("/cam"), onvif::ptz_section(&device.url(), "wrong-password"));
+    let server = Server::start(json!({}), &[("plain", plain), ("bad", bad)]).await;
+    server.wait_streaming("plain", Duration::from_secs(20)).await;
+    let browser = Browser::launch().await.unwrap();
+
+    // No PTZ: no pad, a short note instead, and nothing asked of the PTZ API.
+    let page = browser.new_page(&server.http_url("/plain/control")).await.unwrap();
+    page.wait_for("!document.getElementById('ptz-off').hidden", Duration::from_secs(10)).await.unwrap();
+    let pad = page.eval("[document.getElementById('ptz').hidden, document.querySelector('.pad').offsetParent]").await;
+    assert_eq!(pad.unwrap(), json!([true, null]), "the pad is not displayed");
+    let note = page.eval("document.getElementById('ptz-off').textContent").await.unwrap();
+    assert!(note.as_str().unwrap().contains("no PTZ"), "{note}");
+    page.assert_no_console_errors().await;
+    drop(page);
+
+    // A camera that refuses our credentials: its fault is on the page, for the list and a press.
+    let page = browser.new_page(&server.http_url("/bad/control")).await.unwrap();
+    let wait = |js: &'static str| page.wait_for(js, Duration::from_secs(10));
+    wait("document.getElementById('ptz-message').textContent.includes('Sender not Authorized')").await.unwrap();
+    page.eval("document.getElementById('ptz-message').textContent = ''").await.unwrap();
+    page.mouse("mousePressed", "[data-pan='-1']").await.unwrap();
+    page.mouse("mouseReleased", "[data-pan='-1']").await.unwrap();
+    let shown = wait("(t => t.startsWith('502: ') && t.includes('Sender not Authorized') ? t : null)(document.getElementById('ptz-message').textContent)").await;
+    let shown = shown.unwrap();
+    assert!(shown.as_str().unwrap().contains("ter:NotAuthorized"), "{shown}");
+    assert_eq!(page.eval("document.getElementById('ptz-message').className").await.unwrap(), "error");
+    // Chromium logs each failed request; those 502s are the only errors.
+    let errors = page.console_errors().await;
+    let unexpected: Vec<_> =
+        errors.iter().filter(|e| !(e.contains("status of 502") && e.contains("/bad/control/ptz/"))).collect();
+    assert!(unexpected.is_empty(), "{errors:?}");
+    assert!(!errors.is_empty(), "the refusals reached the browser as 502s");
 }
 
 /// Waits until a `<video>` plays: time advances past `beyond` seconds.

@@ -56,6 +56,7 @@ async fn status_pictures_and_availability_arrive() {
     assert_eq!(cam["id"], "cam");
     assert!(cam["fps"].as_f64().unwrap() > 0.0, "{cam}");
     assert!(cam["recording"].is_object() && cam["clients"].is_u64(), "{cam}");
+    assert_eq!((cam["ptz"]["enabled"].as_bool(), cam["ptz"]["errors"].as_u64()), (Some(false), Some(0)), "{cam}");
     let arrival =
         json_of(&sub.next_on(&format!("{base}/cameras/cam/capturing"), Duration::from_secs(5)).await.expect("arrival"));
     assert!(arrival["t"].as_i64().unwrap() > 1_600_000_000_000, "{arrival}");

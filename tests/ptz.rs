@@ -1,207 +1,14 @@
-//! PTZ against a real (tiny) ONVIF endpoint in this test process: it checks each request's
-//! SOAP envelope, action, profile token and velocities, verifies the WS-Security digest
-//! against the configured password on its own clock (two hours ahead of ours, so panelcam
-//! must have corrected the skew), answers faults like a camera, and records every call.
+//! PTZ against a real (tiny) ONVIF endpoint in this test process (`support::onvif`): each
+//! request's envelope, action, profile token, velocities and WS-Security digest are checked
+//! by the device as a camera would; the answers and `/api/status` are checked here.
 
 mod support;
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
-use sha1::{Digest, Sha1};
 use support::harness::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
-
-const USER: &str = "ptz-operator";
-const PASSWORD: &str = "onvif-S3cret-pw-5521";
-const PROFILE: &str = "Profile_A";
-/// The device's clock runs this far ahead of ours.
-const SKEW_SECS: i64 = 7200;
-
-#[derive(Clone, Debug)]
-struct Call {
-    action: String,
-    path: String,
-    body: String,
-    at: Instant,
-}
-
-/// A fake ONVIF device. `hang`: accept connections and never answer.
-struct Device {
-    port: u16,
-    calls: Arc<Mutex<Vec<Call>>>,
-}
-
-impl Device {
-    async fn start(hang: bool) -> Device {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let calls = Arc::new(Mutex::new(Vec::new()));
-        let recorded = calls.clone();
-        tokio::spawn(async move {
-            let mut held = Vec::new();
-            while let Ok((sock, _)) = listener.accept().await {
-                if hang {
-                    held.push(sock); // never read, never answered, never closed
-                    continue;
-                }
-                tokio::spawn(serve(sock, recorded.clone()));
-            }
-        });
-        Device { port, calls }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/onvif/device_service", self.port)
-    }
-
-    fn calls(&self, action: &str) -> Vec<Call> {
-        self.calls.lock().unwrap().iter().filter(|c| c.action == action).cloned().collect()
-    }
-}
-
-async fn serve(mut sock: TcpStream, calls: Arc<Mutex<Vec<Call>>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    let (head, body) = loop {
-        let n = sock.read(&mut chunk).await.unwrap_or(0);
-        if n == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buf).to_string();
-        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
-            let len: usize = head
-                .lines()
-                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
-                .unwrap_or(0);
-            if rest.len() >= len {
-                break (head.to_string(), rest.to_string());
-            }
-        }
-    };
-    let path = head.split_whitespace().nth(1).unwrap_or("").to_string();
-    let content_type = head.lines().find(|l| l.to_ascii_lowercase().starts_with("content-type:")).unwrap_or("");
-    assert!(content_type.contains("application/soap+xml"), "{head}");
-    let action = between(content_type, "action=\"", "\"").rsplit('/').next().unwrap().to_string();
-    // The action in the header is the element in the body.
-    let body_start = between(&body, "<s:Body>", "</s:Body>");
-    let element = between(body_start, "<", ">").split(['/', ' ']).next().unwrap().to_string();
-    assert!(element.ends_with(&action), "action {action} but body {body_start}");
-    calls.lock().unwrap().push(Call { action: action.clone(), path, body: body.clone(), at: Instant::now() });
-    let (status, answer) = answer(&action, &body);
-    let envelope = format!(
-        r#"<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tptz="http://www.onvif.org/ver20/ptz/wsdl" xmlns:ter="http://www.onvif.org/ver10/error"><SOAP-ENV:Body>{answer}</SOAP-ENV:Body></SOAP-ENV:Envelope>"#
-    );
-    let resp = format!(
-        "HTTP/1.1 {status} X\r\nContent-Type: application/soap+xml; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{envelope}",
-        envelope.len()
-    );
-    let _ = sock.write_all(resp.as_bytes()).await;
-}
-
-fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {
-    let Some((_, rest)) = s.split_once(start) else { return "" };
-    rest.split_once(end).map_or(rest, |(v, _)| v)
-}
-
-fn device_now() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + SKEW_SECS
-}
-
-fn fault(code: &str, reason: &str) -> (u16, String) {
-    (
-        400,
-        format!(
-            "<SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value><SOAP-ENV:Subcode><SOAP-ENV:Value>{code}</SOAP-ENV:Value></SOAP-ENV:Subcode></SOAP-ENV:Code><SOAP-ENV:Reason><SOAP-ENV:Text xml:lang=\"en\">{reason}</SOAP-ENV:Text></SOAP-ENV:Reason></SOAP-ENV:Fault>"
-        ),
-    )
-}
-
-/// `2025-08-15T10:00:00Z` → Unix seconds (days from civil, as in panelcam's util, re-derived).
-fn unix(created: &str) -> Option<i64> {
-    let n = |a: usize, b: usize| created.get(a..b)?.parse::<i64>().ok();
-    let (y, m, d) = (n(0, 4)?, n(5, 7)?, n(8, 10)?);
-    let (h, mi, s) = (n(11, 13)?, n(14, 16)?, n(17, 19)?);
-    let (y, m) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * m + 2) / 5 + d - 1;
-    let days = era * 146_097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + s)
-}
-
-/// Checks the UsernameToken as a camera does: the user, the digest over the configured
-/// password, and `Created` within 30 s of the device's own clock.
-fn authorized(body: &str) -> bool {
-    let user = between(body, "<wsse:Username>", "</");
-    let digest = between(body, "#PasswordDigest\">", "</");
-    let nonce = B64.decode(between(body, "#Base64Binary\">", "</")).unwrap_or_default();
-    let created = between(body, "<wsu:Created>", "</");
-    let mut h = Sha1::new();
-    h.update(&nonce);
-    h.update(created.as_bytes());
-    h.update(PASSWORD.as_bytes());
-    let fresh = unix(created).is_some_and(|t| (t - device_now()).abs() <= 30);
-    user == USER && nonce.len() == 16 && fresh && digest == B64.encode(h.finalize())
-}
-
-fn answer(action: &str, body: &str) -> (u16, String) {
-    if action == "GetSystemDateAndTime" {
-        let t = device_now();
-        let (days, rem) = (t.div_euclid(86_400), t.rem_euclid(86_400));
-        // civil_from_days
-        let z = days + 719_468;
-        let era = z.div_euclid(146_097);
-        let doe = z - era * 146_097;
-        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-        let mp = (5 * doy + 2) / 153;
-        let d = doy - (153 * mp + 2) / 5 + 1;
-        let m = if mp < 10 { mp + 3 } else { mp - 9 };
-        let y = yoe + era * 400 + i64::from(m <= 2);
-        return (
-            200,
-            format!(
-                "<tds:GetSystemDateAndTimeResponse xmlns:tds=\"d\"><tds:SystemDateAndTime><tt:UTCDateTime><tt:Time><tt:Hour>{}</tt:Hour><tt:Minute>{}</tt:Minute><tt:Second>{}</tt:Second></tt:Time><tt:Date><tt:Year>{y}</tt:Year><tt:Month>{m}</tt:Month><tt:Day>{d}</tt:Day></tt:Date></tt:UTCDateTime></tds:SystemDateAndTime></tds:GetSystemDateAndTimeResponse>",
-                rem / 3600,
-                rem / 60 % 60,
-                rem % 60
-            ),
-        );
-    }
-    if !authorized(body) {
-        return fault("ter:NotAuthorized", "Sender not Authorized");
-    }
-    if action == "GetCapabilities" {
-        // The reported host is unreachable on purpose: only the path may be used.
-        return (
-            200,
-            "<tds:GetCapabilitiesResponse xmlns:tds=\"d\"><tds:Capabilities><tt:PTZ><tt:XAddr>http://10.255.0.1/onvif/ptz_service</tt:XAddr></tt:PTZ></tds:Capabilities></tds:GetCapabilitiesResponse>".into(),
-        );
-    }
-    if between(body, "<tptz:ProfileToken>", "</") != PROFILE {
-        return fault("ter:NoProfile", "no such profile");
-    }
-    match action {
-        "ContinuousMove" | "Stop" | "GotoPreset" => (200, format!("<tptz:{action}Response/>")),
-        "SetPreset" => (200, "<tptz:SetPresetResponse><tptz:PresetToken>tok-42</tptz:PresetToken></tptz:SetPresetResponse>".into()),
-        "GetPresets" => (
-            200,
-            "<tptz:GetPresetsResponse><tptz:Preset token=\"Preset_A\"><tt:Name>Gate</tt:Name></tptz:Preset><tptz:Preset token=\"Preset_B\"><tt:Name>Yard &amp; dock</tt:Name></tptz:Preset></tptz:GetPresetsResponse>".into(),
-        ),
-        _ => fault("ter:ActionNotSupported", "unknown action"),
-    }
-}
-
-fn ptz_section(url: &str, password: &str) -> Value {
-    json!({"ptz": {"enabled": true, "protocol": "onvif", "onvif_url": url, "username": USER,
-                   "password": password, "profile_token": PROFILE}})
-}
+use support::onvif::*;
 
 async fn post(server: &Server, path: &str, body: Value) -> HttpResponse {
     let text = body.to_string();
@@ -345,4 +152,105 @@ async fn a_silent_camera_is_a_504_and_the_stream_goes_on() {
     assert!(took >= Duration::from_secs(4) && took < Duration::from_secs(8), "answered after {took:?}");
     assert!(frames >= 10, "only {frames} frames while the PTZ request waited");
     assert!(device.calls.lock().unwrap().is_empty());
+}
+
+/// `cameras[].ptz` of `/api/status` for camera `id`.
+async fn ptz_status(server: &Server, id: &str) -> Value {
+    server.camera_status(id).await["ptz"].clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ptz_state_shows_in_status_and_metrics_without_secrets() {
+    const URL_PASSWORD: &str = "url-Secret-9917";
+    let device = Device::start(false).await;
+    let cam = TestCamera::start(&[]).await;
+    let good = camera_json("/cam", &cam.url("/cam"), ptz_section(&device.url(), PASSWORD));
+    let bad = camera_json("/bad", &cam.url("/cam"), ptz_section(&device.url(), "wrong-password"));
+    // Credentials in the ONVIF URL: refused on use (ptz.username/password are the place) and never shown.
+    let in_url = device.url().replace("http://", &format!("http://{USER}:{URL_PASSWORD}@"));
+    let creds = camera_json("/creds", &cam.url("/cam"), ptz_section(&in_url, PASSWORD));
+    let plain = camera_json("/plain", &cam.url("/cam"), json!({"enabled": false}));
+    let server = Server::start(json!({}), &[("cam", good), ("bad", bad), ("creds", creds), ("plain", plain)]).await;
+
+    // Before any request: the settings, and nothing happened yet.
+    assert_eq!(
+        ptz_status(&server, "cam").await,
+        json!({"enabled": true, "protocol": "onvif", "profile_token": PROFILE, "onvif_url": device.url(),
+               "last_command": null, "last_error": null, "requests": 0, "errors": 0})
+    );
+    let plain = ptz_status(&server, "plain").await;
+    assert_eq!((plain["enabled"].clone(), plain["onvif_url"].clone()), (json!(false), Value::Null), "{plain}");
+
+    // A move: the last command, when, and that it went well.
+    let before = panelcam::util::now_ms();
+    let r = post(&server, "/cam/control/ptz/move", json!({"pan": 0.5, "tilt": 0})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let after = panelcam::util::now_ms();
+    let s = ptz_status(&server, "cam").await;
+    assert_eq!((s["last_command"]["command"].as_str(), s["last_command"]["ok"].as_bool()), (Some("move"), Some(true)));
+    let at = panelcam::util::parse_time(s["last_command"]["at"].as_str().unwrap()).unwrap();
+    assert!((before..=after).contains(&at), "{at} not in [{before}, {after}]");
+    // A refused body never reached the camera: not a command, not an error of the camera.
+    let r = post(&server, "/cam/control/ptz/move", json!({"pan": 2, "tilt": 0})).await;
+    assert_eq!(r.status, 400);
+    // The dead-man Stop is the camera's last command once the move's second is up.
+    post(&server, "/cam/control/ptz/move", json!({"pan": 0, "tilt": 1, "timeout_secs": 1})).await;
+    let by_deadman = eventually(Duration::from_secs(4), async || {
+        ptz_status(&server, "cam").await["last_command"]["command"] == "deadman_stop"
+    })
+    .await;
+    assert!(by_deadman, "{}", ptz_status(&server, "cam").await);
+    let s = ptz_status(&server, "cam").await;
+    assert_eq!(
+        (s["requests"].as_u64(), s["errors"].as_u64(), s["last_error"].clone()),
+        (Some(3), Some(0), Value::Null)
+    );
+
+    // A refusal by the camera: the last error with the fault's reason, counted.
+    let r = post(&server, "/bad/control/ptz/move", json!({"pan": 0.1, "tilt": 0})).await;
+    assert_eq!(r.status, 502, "{}", r.text());
+    let s = ptz_status(&server, "bad").await;
+    assert_eq!((s["last_command"]["command"].as_str(), s["last_command"]["ok"].as_bool()), (Some("move"), Some(false)));
+    assert_eq!(s["last_error"]["command"], "move");
+    let message = s["last_error"]["message"].as_str().unwrap();
+    assert!(message.contains("Sender not Authorized") && message.contains("ter:NotAuthorized"), "{s}");
+    assert_eq!(s["errors"], 1);
+    // A listing that fails is an error too, though not a command.
+    assert_eq!(server.get("/bad/control/ptz/presets").await.status, 502);
+    let s = ptz_status(&server, "bad").await;
+    assert_eq!(
+        (s["last_error"]["command"].as_str(), s["last_command"]["command"].as_str()),
+        (Some("presets"), Some("move"))
+    );
+
+    // The ONVIF URL with credentials: shown without them, and the request refused naming the setting.
+    let r = post(&server, "/creds/control/ptz/stop", json!({})).await;
+    assert_eq!(r.status, 409, "{}", r.text());
+    let s = ptz_status(&server, "creds").await;
+    assert_eq!(s["onvif_url"], device.url(), "{s}");
+    assert!(s["last_error"]["message"].as_str().unwrap().contains("ptz.onvif_url"), "{s}");
+
+    // /metrics counts the same requests and errors.
+    let metrics = server.admin("GET", "/metrics", None).await.text();
+    for line in [
+        "panelcam_ptz_requests_total{camera=\"cam\"} 3",
+        "panelcam_ptz_errors_total{camera=\"cam\"} 0",
+        "panelcam_ptz_errors_total{camera=\"bad\"} 2",
+        "panelcam_ptz_errors_total{camera=\"creds\"} 1",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in\n{metrics}");
+    }
+
+    // Neither password nor the ONVIF user name is in any status document, metric or log line.
+    let status = server.get("/api/status").await.text();
+    let cameras = server.get("/api/cameras").await.text();
+    for text in [&status, &cameras, &metrics] {
+        for secret in [PASSWORD, "wrong-password", URL_PASSWORD, USER] {
+            assert!(!text.contains(secret), "{secret} shown: {text}");
+        }
+    }
+    let log = server.log();
+    for secret in [PASSWORD, "wrong-password", URL_PASSWORD] {
+        assert!(!log.contains(secret), "{secret} logged: {log}");
+    }
 }

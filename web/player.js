@@ -30,6 +30,12 @@ const panelcam = {
     record: "M8 3a5 5 0 1 0 0 10A5 5 0 0 0 8 3z",
     "step-back": "M2 2h2v12H2zM14 2v12L5 8z",
     "step-fwd": "M12 2h2v12h-2zM2 2v12l9-6z",
+    up: "M8 2l6 9H2z",
+    down: "M8 14L2 5h12z",
+    left: "M2 8l9-6v12z",
+    right: "M14 8L5 2v12z",
+    "zoom-in": "M7 2h2v5h5v2H9v5H7V9H2V7h5z",
+    "zoom-out": "M2 7h12v2H2z",
   },
   icon(name) {
     const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");

@@ -71,6 +71,8 @@ const CAMERA: &[(&str, &str, &str, &str)] = &[
     ("panelcam_video_segments_kept_total", "counter", "Video segments kept", "/video/segments_kept"),
     ("panelcam_video_bytes_kept_total", "counter", "Video bytes kept", "/video/bytes_kept"),
     ("panelcam_video_errors_total", "counter", "Video recording errors", "/video/errors"),
+    ("panelcam_ptz_requests_total", "counter", "PTZ requests sent to the camera", "/ptz/requests"),
+    ("panelcam_ptz_errors_total", "counter", "PTZ requests that failed", "/ptz/errors"),
 ];
 
 /// Gateway-wide families: (metric, type, help, JSON pointer into `/api/status`).

@@ -6,12 +6,15 @@
 //! move's `timeout_secs`, else [`DEFAULT_MOVE_SECS`]) after which panelcam sends Stop itself,
 //! so a panel that loses its network mid-move does not leave the camera spinning. ONVIF's
 //! own `Timeout` is sent too, but not every device honours it.
+//!
+//! Each request's outcome is kept in [`PtzStatus`], which the status documents show.
 
 pub mod client;
 pub mod error;
 pub mod onvif;
 pub mod request;
 pub mod soap;
+pub mod status;
 pub mod xml;
 
 use std::sync::{Arc, Mutex};
@@ -21,9 +24,11 @@ use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
 use crate::config::PtzConfig;
+use crate::redact::{Redactor, redact_url};
 pub use error::PtzError;
 pub use onvif::{Preset, Session, Velocity};
 pub use request::{GotoRequest, MoveRequest, PresetRef, SetPresetRequest};
+use status::{Op, PtzStatus};
 
 /// How long one ONVIF operation may take, including the first call's session setup. Short:
 /// an operator is waiting, and a camera that does not answer in 5 s is not going to move.
@@ -43,6 +48,7 @@ struct Inner {
     session: Mutex<Option<(PtzConfig, Session)>>,
     /// The pending Stop of the last move.
     deadman: Mutex<Option<JoinHandle<()>>>,
+    status: PtzStatus,
 }
 
 impl Ptz {
@@ -52,58 +58,100 @@ impl Ptz {
 
     /// Starts a continuous move and arms the dead-man Stop.
     pub async fn continuous_move(&self, config: &PtzConfig, m: &MoveRequest) -> Result<(), PtzError> {
-        let (velocity, timeout) = m.check()?;
-        let session = self.session(config).await?;
-        // Armed before the request: a move the camera got but did not confirm in time is
-        // stopped all the same.
-        let after = timeout.unwrap_or(Duration::from_secs_f64(DEFAULT_MOVE_SECS));
-        self.arm_deadman(config.clone(), after);
-        self.run(config, session.continuous_move(velocity, timeout)).await
+        self.noted(config, Op::Move, async {
+            let (velocity, timeout) = m.check()?;
+            let session = self.session(config).await?;
+            // Armed before the request: a move the camera got but did not confirm in time is
+            // stopped all the same.
+            let after = timeout.unwrap_or(Duration::from_secs_f64(DEFAULT_MOVE_SECS));
+            self.arm_deadman(config.clone(), after);
+            self.run(config, session.continuous_move(velocity, timeout)).await
+        })
+        .await
     }
 
     pub async fn stop(&self, config: &PtzConfig) -> Result<(), PtzError> {
         self.disarm_deadman();
-        let session = self.session(config).await?;
-        self.run(config, session.stop()).await
+        self.noted(config, Op::Stop, async {
+            let session = self.session(config).await?;
+            self.run(config, session.stop()).await
+        })
+        .await
     }
 
     pub async fn presets(&self, config: &PtzConfig) -> Result<Vec<Preset>, PtzError> {
-        let session = self.session(config).await?;
-        self.run(config, session.presets()).await
+        self.noted(config, Op::Presets, async {
+            let session = self.session(config).await?;
+            self.run(config, session.presets()).await
+        })
+        .await
     }
 
     /// Goes to a preset by token, or by the old WinCC control's number (see [`resolve`]).
     pub async fn goto_preset(&self, config: &PtzConfig, g: &GotoRequest) -> Result<String, PtzError> {
-        let session = self.session(config).await?;
-        let token = match g.check()? {
-            PresetRef::Token(t) => t,
-            PresetRef::Number(n) => {
-                let list = self.run(config, session.presets()).await?;
-                resolve(&list, n).ok_or_else(|| {
-                    PtzError::NoPreset(format!(
-                        "camera {}: no preset {n}: no preset has token \"{n}\" and the camera lists {} preset(s)",
-                        self.camera,
-                        list.len()
-                    ))
-                })?
-            }
-        };
-        self.disarm_deadman();
-        self.run(config, session.goto_preset(&token)).await?;
-        Ok(token)
+        self.noted(config, Op::GotoPreset, async {
+            let session = self.session(config).await?;
+            let token = match g.check()? {
+                PresetRef::Token(t) => t,
+                PresetRef::Number(n) => {
+                    let list = self.run(config, session.presets()).await?;
+                    resolve(&list, n).ok_or_else(|| {
+                        PtzError::NoPreset(format!(
+                            "camera {}: no preset {n}: no preset has token \"{n}\" and the camera lists {} preset(s)",
+                            self.camera,
+                            list.len()
+                        ))
+                    })?
+                }
+            };
+            self.disarm_deadman();
+            self.run(config, session.goto_preset(&token)).await?;
+            Ok(token)
+        })
+        .await
     }
 
     /// Saves the current position as a preset and returns its token. `{preset: n}` overwrites
     /// the preset that number resolves to, or makes a new one when none does.
     pub async fn set_preset(&self, config: &PtzConfig, s: &SetPresetRequest) -> Result<String, PtzError> {
-        let (name, preset) = s.check()?;
-        let session = self.session(config).await?;
-        let token = match preset {
-            Some(PresetRef::Token(t)) => Some(t),
-            Some(PresetRef::Number(n)) => resolve(&self.run(config, session.presets()).await?, n),
-            None => None,
+        self.noted(config, Op::SetPreset, async {
+            let (name, preset) = s.check()?;
+            let session = self.session(config).await?;
+            let token = match preset {
+                Some(PresetRef::Token(t)) => Some(t),
+                Some(PresetRef::Number(n)) => resolve(&self.run(config, session.presets()).await?, n),
+                None => None,
+            };
+            self.run(config, session.set_preset(name.as_deref(), token.as_deref())).await
+        })
+        .await
+    }
+
+    /// The last command, the last error and the counters, for the status documents.
+    pub fn status(&self) -> &PtzStatus {
+        &self.inner.status
+    }
+
+    /// Runs one operation and records its outcome in [`PtzStatus`] (see there for what is
+    /// left out). The message is redacted once more with the ONVIF password: `PtzError`s hold
+    /// none by construction, but a device's fault text is the device's to choose.
+    async fn noted<T>(
+        &self,
+        config: &PtzConfig,
+        op: Op,
+        work: impl Future<Output = Result<T, PtzError>>,
+    ) -> Result<T, PtzError> {
+        let r = work.await;
+        let outcome = match &r {
+            Ok(_) => Ok(()),
+            Err(PtzError::Invalid(_) | PtzError::NotEnabled(_)) => return r,
+            Err(e) => {
+                let secrets = config.password.iter().map(|p| p.expose().to_string());
+                Err(Redactor::new(secrets).apply(&redact_url(&e.to_string())))
+            }
         };
-        self.run(config, session.set_preset(name.as_deref(), token.as_deref())).await
+        self.inner.status.record(op, crate::util::now_ms(), outcome);
+        r
     }
 
     /// The cached session, or a new one when there is none or the settings changed.
@@ -167,11 +215,14 @@ impl Ptz {
                     slot.take();
                 }
             }
-            match ptz.session(&config).await {
-                Ok(s) => match ptz.run(&config, s.stop()).await {
-                    Ok(()) => debug!(camera = %ptz.camera, "PTZ move ended by the dead-man timer after {after:?}"),
-                    Err(e) => warn!(camera = %ptz.camera, "PTZ dead-man Stop failed: {e}"),
-                },
+            let stopped = ptz
+                .noted(&config, Op::DeadmanStop, async {
+                    let session = ptz.session(&config).await?;
+                    ptz.run(&config, session.stop()).await
+                })
+                .await;
+            match stopped {
+                Ok(()) => debug!(camera = %ptz.camera, "PTZ move ended by the dead-man timer after {after:?}"),
                 Err(e) => warn!(camera = %ptz.camera, "PTZ dead-man Stop failed: {e}"),
             }
         });

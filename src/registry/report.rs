@@ -12,7 +12,8 @@ use serde_json::{Value, json};
 use super::Registry;
 use crate::camera::Camera;
 use crate::camera::stats::CameraState;
-use crate::config::Severity;
+use crate::config::secret::CameraUrl;
+use crate::config::{PtzConfig, Severity};
 
 /// One camera's status: the `cameras` entries of `/api/status` and MQTT's `cameras/<id>/status`.
 pub fn camera_json(camera: &Camera) -> Value {
@@ -32,6 +33,7 @@ pub fn camera_json(camera: &Camera) -> Value {
         "max_viewers": camera.max_viewers,
         "recording": recording_json(camera),
         "video": camera.video.as_ref().map(|v| v.status()),
+        "ptz": ptz_json(camera, &c.ptz),
     });
     if let (Value::Object(map), Value::Object(more)) = (&mut v, extra) {
         map.extend(more);
@@ -58,6 +60,21 @@ fn recording_json(camera: &Camera) -> Value {
         "frames_dropped": shared.frames_dropped.load(Relaxed),
         "retention": camera.recording.frame_retention().map(crate::config::duration::format_duration),
     })
+}
+
+/// Whether the camera has PTZ and how its last requests went. The ONVIF address is shown like
+/// camera URLs, without user-info; the ONVIF user name and password never.
+fn ptz_json(camera: &Camera, settings: &PtzConfig) -> Value {
+    let mut v = json!({
+        "enabled": settings.enabled,
+        "protocol": settings.protocol,
+        "profile_token": settings.profile_token,
+        "onvif_url": settings.onvif_url.as_ref().map(|u| CameraUrl::new(u.clone()).public()),
+    });
+    if let (Value::Object(map), Value::Object(more)) = (&mut v, camera.ptz.status().to_json()) {
+        map.extend(more);
+    }
+    v
 }
 
 /// Camera files that could not be used: each with its problems, so an engineer sees why a

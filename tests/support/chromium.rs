@@ -517,6 +517,33 @@ impl Page {
             _ => Err(format!("click: no element matches {sel}")),
         }
     }
+
+    /// A real mouse event over the middle of the element (scrolled into view): `kind` is CDP's
+    /// `mouseMoved`, `mousePressed` or `mouseReleased` (left button). Unlike `click`, the page
+    /// sees what a hand on a mouse makes: pointer down, up, enter and leave, each when it happens.
+    pub async fn mouse(&self, kind: &str, css_selector: &str) -> Result<(), String> {
+        let sel = Value::from(css_selector).to_string();
+        let js = format!(
+            "(el => {{ if (!el) return null; el.scrollIntoView({{block: 'center'}});
+                const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})(document.querySelector({sel}))"
+        );
+        let at = self.eval(&js).await?;
+        let (Some(x), Some(y)) = (at[0].as_f64(), at[1].as_f64()) else {
+            return Err(format!("mouse: no element matches {sel}"));
+        };
+        let pressed = kind != "mouseMoved";
+        let params = json!({"type": kind, "x": x, "y": y, "button": if pressed { "left" } else { "none" },
+                            "clickCount": i32::from(pressed)});
+        self.call("Input.dispatchMouseEvent", params).await.map(|_| ())
+    }
+
+    /// A real key press (`down`) or release on the focused element, for keys without text:
+    /// `key` and `code` as in `KeyboardEvent` (`"Enter"`), `key_code` the Windows virtual key.
+    pub async fn key(&self, key: &str, code: &str, key_code: u32, down: bool) -> Result<(), String> {
+        let kind = if down { "rawKeyDown" } else { "keyUp" };
+        let params = json!({"type": kind, "key": key, "code": code, "windowsVirtualKeyCode": key_code});
+        self.call("Input.dispatchKeyEvent", params).await.map(|_| ())
+    }
 }
 
 fn str_or<'a>(v: &'a Value, default: &'a str) -> &'a str {

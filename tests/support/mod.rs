@@ -6,5 +6,6 @@ pub mod chromium;
 pub mod client;
 pub mod harness;
 pub mod mqtt;
+pub mod onvif;
 pub mod pki;
 pub mod video;
