@@ -25,6 +25,7 @@ setup services bash scripts/services.sh
 
 step fmt cargo fmt --all -- --check
 step lint-slicing bash scripts/lint-slicing.sh
+step tls-provider bash scripts/tls-check.sh
 step clippy cargo clippy --all-targets -- -D warnings
 profile=default
 grep -q '^\[profile\.ci\]' .config/nextest.toml 2>/dev/null && profile=ci

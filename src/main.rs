@@ -26,7 +26,8 @@ const USAGE: &str = "usage: panelcam [run|check] [--config config.json] [--camer
   --config   main configuration file (default: config.json)
   --cameras  camera directory (default: cameras/ next to the config file)
   PANELCAM_LOG=debug|info|warn|error sets the log level; PANELCAM_FFMPEG the FFmpeg binary.
-  Changes to the camera directory are applied as they happen (inotify); SIGHUP re-reads it too.";
+  Changes to the camera directory are applied as they happen (inotify); SIGHUP re-reads it too,
+  and the HTTPS certificate (also picked up by itself when its files change).";
 
 struct Cli {
     command: String,
@@ -234,14 +235,24 @@ async fn serve(
         .max_connections
         .unwrap_or_else(|| panelcam::http::limits::max_connections(open_files, cameras.cameras.len()));
     let registry: Arc<Registry> = Registry::new(config, Some(config_path), camera_dir, video, warnings);
+    // Before any camera starts: a certificate that became unusable since the config was read
+    // stops startup cleanly.
+    let tls = match https(&registry.config, shutdown_rx.clone()).await {
+        Ok(t) => t,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     // In the registry's span like a rescan, so the cameras' first lines carry COMPONENT too.
     registry.apply(cameras).instrument(telemetry::component("registry")).await;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     info!(
-        "listening on http://{addr}/dashboard ({} cameras, at most {max_connections} connections with {open_files} open files)",
+        "listening on {scheme}://{addr}/dashboard ({} cameras, at most {max_connections} connections with {open_files} open files)",
         registry.cameras().len()
     );
     let server = tokio::spawn(
-        panelcam::http::serve(registry.clone(), listener, max_connections, shutdown_rx.clone())
+        panelcam::http::serve(registry.clone(), listener, max_connections, tls.clone(), shutdown_rx.clone())
             .instrument(telemetry::component("http")),
     );
     let watcher = tokio::spawn(
@@ -266,7 +277,7 @@ async fn serve(
         n.notify(&format!("READY=1\nSTATUS={}", service::status_line(&registry)));
         service::start_watchdog(n.clone(), registry.clone(), service::watchdog_interval());
     }
-    wait_for_signals(&registry).await;
+    wait_for_signals(&registry, tls.as_deref()).await;
     info!("shutting down");
     if let Some(n) = &notifier {
         n.notify("STOPPING=1\nSTATUS=stopping: closing viewers, FFmpeg and recordings");
@@ -321,8 +332,39 @@ fn video_env(config: &config::Config) -> Result<panelcam::video::camera::VideoEn
     Ok(panelcam::video::camera::VideoEnv { central: Some(Arc::new(central)), outbox: Some(outbox) })
 }
 
-/// Runs until SIGTERM or SIGINT; SIGHUP rescans the camera directory.
-async fn wait_for_signals(registry: &Registry) {
+/// With `server.tls.enabled`: the certificate (checked once already by the config reader), a
+/// task that picks up renewed files, and the HTTP-to-HTTPS redirect listener if configured.
+async fn https(
+    config: &config::Config,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<Arc<panelcam::tls::server::ServerTls>>, String> {
+    use panelcam::tls::server::{ServerTls, log_loaded, watch};
+    let tls = &config.server.tls;
+    if !tls.enabled {
+        return Ok(None);
+    }
+    let (server_tls, loaded) =
+        ServerTls::load(&tls.cert_path, &tls.key_path, "server.tls").map_err(|p| p.to_string())?;
+    log_loaded(&loaded, &tls.cert_path, "HTTPS with");
+    let server_tls = Arc::new(server_tls);
+    tokio::spawn(
+        watch(server_tls.clone(), "server.tls".into(), shutdown.clone()).instrument(telemetry::component("http")),
+    );
+    if let Some(port) = tls.redirect_http_port {
+        let addr = format!("{}:{port}", config.server.host);
+        let listener = tokio::net::TcpListener::bind(&addr)
+            .await
+            .map_err(|e| format!("server.tls.redirect_http_port: cannot listen on {addr}: {e}"))?;
+        info!("redirecting http://{addr}/ to HTTPS on port {}", config.server.port);
+        let redirect = panelcam::http::redirect::serve(listener, config::hostname(), config.server.port, shutdown);
+        tokio::spawn(redirect.instrument(telemetry::component("http")));
+    }
+    Ok(Some(server_tls))
+}
+
+/// Runs until SIGTERM or SIGINT; SIGHUP rescans the camera directory and reloads the HTTPS
+/// certificate.
+async fn wait_for_signals(registry: &Registry, tls: Option<&panelcam::tls::server::ServerTls>) {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int), Ok(mut hup)) =
         (signal(SignalKind::terminate()), signal(SignalKind::interrupt()), signal(SignalKind::hangup()))
@@ -341,6 +383,9 @@ async fn wait_for_signals(registry: &Registry) {
             _ = hup.recv() => {
                 info!("SIGHUP: reading the camera directory again");
                 registry.rescan().instrument(telemetry::component("registry")).await;
+                if let Some(tls) = tls {
+                    tls.reload_now("server.tls");
+                }
             }
             Some(_) = async { match usr1.as_mut() { Some(s) => s.recv().await, None => std::future::pending().await } } => {
                 panelcam::fault::trigger();

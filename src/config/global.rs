@@ -53,6 +53,8 @@ pub struct TlsConfig {
     pub enabled: bool,
     pub cert_path: PathBuf,
     pub key_path: PathBuf,
+    /// A plain-HTTP port that only redirects to HTTPS (308). panelcam extension.
+    pub redirect_http_port: Option<u16>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -233,6 +235,7 @@ fn read_server(s: &Section) -> ServerConfig {
         enabled: tls_section.bool("enabled", false),
         cert_path: tls_section.string("cert_path", "certs/server.crt").into(),
         key_path: tls_section.string("key_path", "certs/server.key").into(),
+        redirect_http_port: tls_section.opt_u64("redirect_http_port", 1..=65535).map(|p| p as u16),
     };
     tls_section.finish();
     let server = ServerConfig {
@@ -265,10 +268,11 @@ fn read_server(s: &Section) -> ServerConfig {
         );
     }
     if server.tls.enabled {
-        // Serving plain HTTP while the operator believes it is HTTPS is worse than not starting.
+        check_tls(s, &server);
+    } else if server.tls.redirect_http_port.is_some() {
         s.ctx().error(
-            &format!("{}.enabled", s.field("tls")),
-            "HTTPS is not available in this version of panelcam; set it to false (or remove it) to serve plain HTTP",
+            &format!("{}.redirect_http_port", s.field("tls")),
+            "redirects to HTTPS, which is off; set tls.enabled to true or remove it",
         );
     }
     if server.admin_token.as_ref().is_some_and(|t| t.expose().len() < 16) {
@@ -282,6 +286,28 @@ fn read_server(s: &Section) -> ServerConfig {
     }
     s.finish();
     server
+}
+
+/// Reads the certificate and key now, so `panelcam check` and startup name a wrong file. An
+/// expired certificate only warns: the panel must stay reachable to be given a new one.
+fn check_tls(s: &Section, server: &ServerConfig) {
+    let section = s.field("tls");
+    let tls = &server.tls;
+    match crate::tls::server::ServerTls::load(&tls.cert_path, &tls.key_path, &section) {
+        Err(p) => s.ctx().error(&p.field, p.message),
+        Ok((_, loaded)) if loaded.expired(crate::util::now_ms() / 1000) => s.ctx().warn(
+            &format!("{section}.cert_path"),
+            format!(
+                "{}: EXPIRED on {}; browsers refuse it. panelcam serves it anyway so the panel stays reachable: renew it (it is picked up without a restart)",
+                tls.cert_path.display(),
+                crate::util::iso_ms(loaded.not_after.unwrap_or(0).saturating_mul(1000))
+            ),
+        ),
+        Ok(_) => {}
+    }
+    if tls.redirect_http_port == Some(server.port) {
+        s.ctx().error(&format!("{section}.redirect_http_port"), "expected a port other than server.port");
+    }
 }
 
 pub const MP4_STORAGE_TYPES: &[&str] = &["disabled", "filesystem", "database"];

@@ -197,9 +197,10 @@ fn reserved_paths_are_refused() {
 #[test]
 fn settings_that_cannot_take_effect_stop_startup() {
     let dir = TempDir::new("tls");
+    // HTTPS without its certificate file would serve nothing: the default path is named.
     let problems = load_config(&dir.write("config.json", r#"{"server": {"tls": {"enabled": true}}}"#)).unwrap_err();
-    assert_eq!(problems[0].field, "server.tls.enabled");
-    assert!(problems[0].message.contains("HTTPS is not available"), "{}", problems[0]);
+    assert_eq!(problems[0].field, "server.tls.cert_path");
+    assert!(problems[0].message.contains("certs/server.crt: cannot read the server certificate"), "{}", problems[0]);
     let problems = load_config(&dir.write("config.json", r#"{"server": {"panel_id": "panel 1; drop"}}"#)).unwrap_err();
     assert_eq!(problems[0].field, "server.panel_id");
 }

@@ -6,6 +6,8 @@
 
 pub mod client;
 pub mod pem;
+pub mod server;
+pub mod validity;
 
 use std::sync::Arc;
 

@@ -40,7 +40,45 @@ pub async fn http_request(
     headers: &[(&str, &str)],
     body: Option<&[u8]>,
 ) -> Result<HttpResponse, String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let s = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    exchange(s, port, method, path, headers, body).await
+}
+
+/// The same over TLS, trusting what `tls` trusts; the server is named "127.0.0.1".
+pub async fn https_request(
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<HttpResponse, String> {
+    let s = tls_connect(tls, port).await?;
+    exchange(s, port, method, path, headers, body).await
+}
+
+/// A TLS connection to 127.0.0.1:`port`.
+pub async fn tls_connect(
+    tls: &std::sync::Arc<rustls::ClientConfig>,
+    port: u16,
+) -> Result<tokio_rustls::client::TlsStream<TcpStream>, String> {
+    let tcp = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
+    let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+    let connector = tokio_rustls::TlsConnector::from(tls.clone());
+    tokio::time::timeout(Duration::from_secs(10), connector.connect(name, tcp))
+        .await
+        .map_err(|_| "TLS handshake timed out".to_string())?
+        .map_err(|e| format!("TLS: {e}"))
+}
+
+async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
+    mut s: S,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Option<&[u8]>,
+) -> Result<HttpResponse, String> {
     let mut req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n");
     for (k, v) in headers {
         req.push_str(&format!("{k}: {v}\r\n"));
@@ -55,10 +93,15 @@ pub async fn http_request(
     }
     s.write_all(&bytes).await.map_err(|e| e.to_string())?;
     let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw))
+    let read = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw))
         .await
-        .map_err(|_| "response timed out".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|_| "response timed out".to_string())?;
+    // A TLS peer that closes without close_notify still delivered the whole response.
+    if let Err(e) = read
+        && (raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof)
+    {
+        return Err(e.to_string());
+    }
     parse_response(&raw)
 }
 
@@ -99,8 +142,20 @@ pub async fn ws_connect(url: &str) -> Result<Ws, String> {
     tokio_tungstenite::connect_async(url).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
 }
 
+pub type Wss = tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+/// A WebSocket over TLS (`wss://127.0.0.1:<port><path>`).
+pub async fn wss_connect(tls: &std::sync::Arc<rustls::ClientConfig>, port: u16, path: &str) -> Result<Wss, String> {
+    let stream = tls_connect(tls, port).await?;
+    let url = format!("wss://127.0.0.1:{port}{path}");
+    tokio_tungstenite::client_async(url, stream).await.map(|(ws, _)| ws).map_err(|e| e.to_string())
+}
+
 /// The next binary message, skipping anything else; `None` on close or timeout.
-pub async fn next_binary(ws: &mut Ws, timeout: Duration) -> Option<Bytes> {
+pub async fn next_binary<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, timeout: Duration) -> Option<Bytes>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match tokio::time::timeout_at(deadline, ws.next()).await {

@@ -194,6 +194,8 @@ pub struct Launch {
     /// The command that runs panelcam, arguments follow (e.g. `qemu-aarch64-static
     /// <unpacked binary>`); empty = the panelcam binary of this test build.
     pub program: Vec<String>,
+    /// Reach it over TLS with this client configuration (`server.tls.enabled` in its config).
+    pub client_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// A camera file for the test camera: `cam(url)` plus overrides merged in.
@@ -318,7 +320,10 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<HttpResponse, String> {
-        http_request(self.port, method, path, headers, body).await
+        match &self.launch.client_tls {
+            None => http_request(self.port, method, path, headers, body).await,
+            Some(tls) => https_request(tls, self.port, method, path, headers, body).await,
+        }
     }
 
     /// A request with the admin token (`Authorization: Bearer`).

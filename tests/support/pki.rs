@@ -2,6 +2,7 @@
 //! `localhost` and 127.0.0.1 signed by it, and client certificates, written as PEM files.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
 
@@ -36,6 +37,39 @@ impl Ca {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names.clone()).unwrap();
         params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        let pair = Pair { cert_path: dir.join(format!("{file}.pem")), key_path: dir.join(format!("{file}.key")) };
+        std::fs::write(&pair.cert_path, cert.pem()).unwrap();
+        std::fs::write(&pair.key_path, key.serialize_pem()).unwrap();
+        pair
+    }
+}
+
+impl Ca {
+    /// A TLS client (ring provider) that trusts this CA, limited to `versions`.
+    pub fn client_with(&self, versions: &[&'static rustls::SupportedProtocolVersion]) -> Arc<rustls::ClientConfig> {
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(self.issuer.der().clone()).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_protocol_versions(versions)
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        Arc::new(config)
+    }
+
+    /// A TLS 1.2/1.3 client that trusts this CA.
+    pub fn client(&self) -> Arc<rustls::ClientConfig> {
+        self.client_with(rustls::ALL_VERSIONS)
+    }
+
+    /// A leaf certificate like [`Ca::issue`] that expired yesterday.
+    pub fn issue_expired(&self, dir: &Path, file: &str, names: &[&str]) -> Pair {
+        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+        params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+        params.not_after = rcgen::date_time_ymd(2021, 1, 1);
         let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let pair = Pair { cert_path: dir.join(format!("{file}.pem")), key_path: dir.join(format!("{file}.key")) };

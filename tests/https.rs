@@ -1,0 +1,218 @@
+//! HTTPS and WSS (issue 10 §1) against the real binary with a throw-away CA: versions, live
+//! frames over WSS, a certificate renewed on disk while a viewer streams, certificates that
+//! cannot be used, stalled handshakes, and the HTTP-to-HTTPS redirect port.
+
+mod support;
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use support::harness::*;
+use support::pki::{Ca, Pair};
+use tokio::io::AsyncWriteExt;
+
+fn lavfi_camera() -> Value {
+    json!({"path": "/cam", "url": "lavfi:testsrc2=size=320x240:rate=10", "reconnect_interval": 1})
+}
+
+fn tls_config(pair: &Pair, extra: Value) -> Value {
+    let mut tls = json!({"enabled": true, "cert_path": pair.cert_path, "key_path": pair.key_path});
+    merge(&mut tls, extra);
+    json!({"server": {"tls": tls}})
+}
+
+/// panelcam with HTTPS, its certificate for 127.0.0.1 from `ca`, files in `pki`.
+async fn https_server(ca: &Ca, pki: &Path, extra: Value, cameras: &[(&str, Value)]) -> (Server, Pair) {
+    let pair = ca.issue(pki, "server", &["127.0.0.1", "localhost"]);
+    let launch = Launch { client_tls: Some(ca.client()), ..Default::default() };
+    let server = Server::start_with(tls_config(&pair, extra), cameras, launch).await;
+    (server, pair)
+}
+
+/// The DER of the certificate a new TLS connection is shown.
+async fn served_certificate(ca: &Ca, port: u16) -> Vec<u8> {
+    let tls = tls_connect(&ca.client(), port).await.unwrap();
+    tls.get_ref().1.peer_certificates().unwrap()[0].to_vec()
+}
+
+fn der_of(pem_path: &Path) -> Vec<u8> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::from_pem_file(pem_path).unwrap().to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_and_wss_serve_status_and_live_frames() {
+    let pki = TempDir::new("https-pki");
+    let ca = Ca::new(&pki.0, "panel");
+    let (server, _) = https_server(&ca, &pki.0, json!({}), &[("cam", lavfi_camera())]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let page = server.get("/dashboard").await;
+    assert_eq!(page.status, 200);
+    assert!(page.text().contains("<html"), "{}", page.text());
+    let mut ws = wss_connect(&ca.client(), server.port, "/cam/live").await.unwrap();
+    for _ in 0..3 {
+        let frame = next_binary(&mut ws, Duration::from_secs(10)).await.expect("a frame over WSS");
+        assert_eq!(jpeg_size(&frame), (320, 240));
+    }
+    assert!(server.log().contains("listening on https://"), "{}", server.log());
+    // Plain HTTP on the HTTPS port gets no page.
+    assert!(http_request(server.port, "GET", "/api/status", &[], None).await.is_err_or_not_200());
+}
+
+trait NotServed {
+    fn is_err_or_not_200(&self) -> bool;
+}
+
+impl NotServed for Result<HttpResponse, String> {
+    fn is_err_or_not_200(&self) -> bool {
+        self.as_ref().map_or(true, |r| r.status != 200)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_1_3_and_1_2_are_negotiated_and_1_1_is_refused() {
+    let pki = TempDir::new("https-versions");
+    let ca = Ca::new(&pki.0, "panel");
+    let (server, _) = https_server(&ca, &pki.0, json!({}), &[]).await;
+    for (version, expected) in [
+        (&rustls::version::TLS13, rustls::ProtocolVersion::TLSv1_3),
+        (&rustls::version::TLS12, rustls::ProtocolVersion::TLSv1_2),
+    ] {
+        let tls = tls_connect(&ca.client_with(&[version]), server.port).await.unwrap();
+        assert_eq!(tls.get_ref().1.protocol_version(), Some(expected));
+        let r = https_request(&ca.client_with(&[version]), server.port, "GET", "/api/status", &[], None).await;
+        assert_eq!(r.unwrap().status, 200, "{expected:?}");
+    }
+    // OpenSSL can still speak TLS 1.1 when told to (security level 0); the server must refuse.
+    let out = tokio::process::Command::new("openssl")
+        .args([
+            "s_client",
+            "-connect",
+            &format!("127.0.0.1:{}", server.port),
+            "-tls1_1",
+            "-cipher",
+            "DEFAULT@SECLEVEL=0",
+        ])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .expect("openssl (scripts/deps.sh test)");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    // rustls answers a ClientHello without TLS 1.2 or 1.3 with a fatal alert and nothing else.
+    let alert = text.contains("alert handshake failure") || text.contains("alert protocol version");
+    assert!(alert, "the server answers TLS 1.1 with an alert: {text}");
+    assert!(text.contains("Cipher is (NONE)"), "no session: {text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renewed_certificate_is_served_to_new_connections_while_a_wss_viewer_streams_on() {
+    let pki = TempDir::new("https-renew");
+    let ca = Ca::new(&pki.0, "panel");
+    let (server, pair) = https_server(&ca, &pki.0, json!({}), &[("cam", lavfi_camera())]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let first = served_certificate(&ca, server.port).await;
+    assert_eq!(first, der_of(&pair.cert_path));
+    let mut ws = wss_connect(&ca.client(), server.port, "/cam/live").await.unwrap();
+    assert!(next_binary(&mut ws, Duration::from_secs(10)).await.is_some());
+
+    // A renewal as certbot or a deployment script does it: new files renamed into place.
+    let renewed = ca.issue(&pki.0, "renewed", &["127.0.0.1", "panel.renewed"]);
+    std::fs::rename(&renewed.key_path, &pair.key_path).unwrap();
+    std::fs::rename(&renewed.cert_path, &pair.cert_path).unwrap();
+    let expected = der_of(&pair.cert_path);
+    let swapped =
+        eventually(Duration::from_secs(10), async || served_certificate(&ca, server.port).await == expected).await;
+    assert!(swapped, "new connections get the renewed certificate; log:\n{}", server.log());
+    for _ in 0..5 {
+        assert!(next_binary(&mut ws, Duration::from_secs(5)).await.is_some(), "the open WSS viewer streams on");
+    }
+    assert!(server.log().contains("HTTPS certificate changed on disk"), "{}", server.log());
+
+    // A broken renewal keeps the certificate in use.
+    std::fs::write(&pair.cert_path, "-----BEGIN CERTIFICATE-----\nbroken\n").unwrap();
+    let reported =
+        eventually(Duration::from_secs(10), async || server.log().contains("cannot be used, keeping the old one"))
+            .await;
+    assert!(reported, "{}", server.log());
+    assert_eq!(served_certificate(&ca, server.port).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unusable_certificates_stop_startup_naming_the_file_and_expired_ones_warn() {
+    let dir = TempDir::new("https-files");
+    let ca = Ca::new(&dir.0, "panel");
+    let good = ca.issue(&dir.0, "good", &["127.0.0.1"]);
+    let other = ca.issue(&dir.0, "other", &["127.0.0.1"]);
+    let missing = Pair { cert_path: dir.0.join("nope.pem"), key_path: good.key_path.clone() };
+    let mismatched = Pair { cert_path: good.cert_path.clone(), key_path: other.key_path.clone() };
+    for (pair, field, says) in [
+        (&missing, "server.tls.cert_path", "nope.pem: cannot read the server certificate"),
+        (&mismatched, "server.tls.key_path", "other.key: is not the key of the certificate in"),
+    ] {
+        dir.write("config.json", &tls_config(pair, json!({})).to_string());
+        let (code, stdout, stderr) = run_panelcam(&dir.0, &["check", "--config", "config.json"]).await;
+        let output = format!("{stdout}{stderr}");
+        assert_eq!(code, Some(1), "{output}");
+        assert!(output.contains(field) && output.contains(says), "{field} / {says}: {output}");
+    }
+    // An expired certificate starts with a loud warning (the panel must stay reachable to be
+    // given a new one); clients refuse it, so the harness cannot wait for /api/status here.
+    let expired = ca.issue_expired(&dir.0, "expired", &["127.0.0.1"]);
+    let port = free_port();
+    let mut config = tls_config(&expired, json!({}));
+    merge(&mut config, json!({"server": {"host": "127.0.0.1", "port": port}}));
+    dir.write("config.json", &config.to_string());
+    let log = std::fs::File::create(dir.0.join("expired.log")).unwrap();
+    let _panelcam = tokio::process::Command::new(env!("CARGO_BIN_EXE_panelcam"))
+        .args(["--config", "config.json"])
+        .current_dir(&dir.0)
+        .stderr(log)
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let log = || std::fs::read_to_string(dir.0.join("expired.log")).unwrap_or_default();
+    assert!(eventually(Duration::from_secs(10), async || log().contains("listening on https://")).await, "{}", log());
+    assert!(log().contains("EXPIRED on 2021-01-01"), "{}", log());
+    let r = https_request(&ca.client(), port, "GET", "/api/status", &[], None).await;
+    assert!(r.as_ref().is_err_and(|e| e.contains("Expired") || e.contains("expired")), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_and_stalled_handshakes_do_not_starve_a_client() {
+    let pki = TempDir::new("https-stall");
+    let ca = Ca::new(&pki.0, "panel");
+    let (server, _) = https_server(&ca, &pki.0, json!({}), &[]).await;
+    let mut held = Vec::new();
+    for _ in 0..300 {
+        held.push(tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap());
+    }
+    // Half a TLS record header: the server waits for the rest of a ClientHello that never comes.
+    for _ in 0..100 {
+        let mut s = tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.unwrap();
+        s.write_all(&[0x16, 0x03, 0x01]).await.unwrap();
+        held.push(s);
+    }
+    let started = std::time::Instant::now();
+    let r = https_request(&ca.client(), server.port, "GET", "/api/status", &[], None).await.unwrap();
+    assert_eq!(r.status, 200);
+    assert!(started.elapsed() < Duration::from_secs(5), "served while 400 connections stall: {:?}", started.elapsed());
+    drop(held);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_redirect_port_sends_plain_http_to_https() {
+    let pki = TempDir::new("https-redirect");
+    let ca = Ca::new(&pki.0, "panel");
+    let redirect_port = free_port();
+    let (server, _) = https_server(&ca, &pki.0, json!({"redirect_http_port": redirect_port}), &[]).await;
+    let r = http_request(redirect_port, "GET", "/cam1?token=x", &[], None).await.unwrap();
+    assert_eq!(r.status, 308);
+    assert_eq!(r.header("location"), Some(format!("https://127.0.0.1:{}/cam1?token=x", server.port).as_str()));
+    // Without HTTPS a redirect port would do nothing: refused.
+    let dir = TempDir::new("https-redirect-off");
+    dir.write("config.json", &json!({"server": {"tls": {"redirect_http_port": 8081}}}).to_string());
+    let (code, stdout, stderr) = run_panelcam(&dir.0, &["check", "--config", "config.json"]).await;
+    assert_eq!(code, Some(1));
+    assert!(format!("{stdout}{stderr}").contains("server.tls.redirect_http_port"), "{stdout}{stderr}");
+}
