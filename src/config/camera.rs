@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::global::{
     MP4_STORAGE_TYPES, Mp4Storage, RecordingConfig, TranscodingOverride, parse_mp4_storage, read_transcoding_override,
 };
+use super::ptz::{PtzConfig, read_ptz};
 use super::reader::Section;
 use super::secret::{CameraUrl, Secret};
 
@@ -136,29 +137,6 @@ pub struct RecordingOverride {
     pub hls_segment_seconds: Option<u64>,
     pub continuous: Option<bool>,
     pub pre_event_seconds: Option<u64>,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub struct PtzConfig {
-    pub enabled: bool,
-    pub protocol: String,
-    pub onvif_url: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub profile_token: String,
-}
-
-impl Default for PtzConfig {
-    fn default() -> Self {
-        PtzConfig {
-            enabled: false,
-            protocol: "onvif".into(),
-            onvif_url: None,
-            username: None,
-            password: None,
-            profile_token: "profile1".into(),
-        }
-    }
 }
 
 /// URL segments that belong to the server, not to a camera.
@@ -370,30 +348,4 @@ fn read_recording_override(s: &Section) -> RecordingOverride {
     };
     s.finish();
     r
-}
-
-fn read_ptz(s: &Section) -> PtzConfig {
-    let p = PtzConfig {
-        enabled: s.bool("enabled", false),
-        protocol: s.choice("protocol", &["onvif"], "onvif"),
-        onvif_url: s.opt_string("onvif_url"),
-        username: s.opt_string("username"),
-        password: s.opt_string("password").map(Secret::new),
-        profile_token: s.string("profile_token", "profile1"),
-    };
-    if p.enabled && p.onvif_url.is_none() {
-        s.ctx().error(
-            &s.field("onvif_url"),
-            "is required when ptz.enabled is true; expected http://<ip>:<port>/onvif/device_service",
-        );
-    }
-    // Said at load time as well as on each request: TLS to cameras is not built in yet.
-    if p.enabled && p.onvif_url.as_deref().is_some_and(|u| u.trim().to_ascii_lowercase().starts_with("https://")) {
-        s.ctx().warn(
-            &s.field("onvif_url"),
-            "https:// is not supported yet; PTZ requests will fail until the camera's http:// ONVIF address is used",
-        );
-    }
-    s.finish();
-    p
 }

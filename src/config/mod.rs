@@ -7,6 +7,7 @@ pub mod duration;
 pub mod edit;
 pub mod global;
 pub mod mqtt;
+pub mod ptz;
 pub mod reader;
 pub mod secret;
 
@@ -14,8 +15,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-pub use camera::{CameraConfig, FfmpegOptions, LogStderr, PtzConfig, SourceKind, Transport};
+pub use camera::{CameraConfig, FfmpegOptions, LogStderr, SourceKind, Transport};
 pub use global::{Config, DatabaseType, Mp4Storage, RecordingConfig, Transcoding};
+pub use ptz::PtzConfig;
 pub use reader::{Problem, Severity};
 
 use reader::Ctx;

@@ -265,6 +265,8 @@ mod fuzz {
         "extra_input_args",
         "ptz",
         "onvif_url",
+        "cert_sha256",
+        "ca_path",
         "transcoding_override",
         "reconnect_interval",
         "flush_packets",

@@ -47,7 +47,8 @@ pub async fn handle(camera: &Arc<Camera>, route: ControlRoute<'_>, req: &mut Req
     match result {
         Ok(data) => response::success(data),
         Err(e) => {
-            if matches!(e, PtzError::Fault { .. } | PtzError::Timeout(_) | PtzError::Unreachable(_)) {
+            if matches!(e, PtzError::Fault { .. } | PtzError::Timeout(_) | PtzError::Unreachable(_) | PtzError::Tls(_))
+            {
                 tracing::warn!(camera = %camera.id(), "PTZ: {e}");
             }
             response::error(status(&e), &e.to_string())
@@ -62,7 +63,9 @@ pub fn status(e: &PtzError) -> StatusCode {
         PtzError::Invalid(_) => StatusCode::BAD_REQUEST,
         PtzError::NoPreset(_) => StatusCode::NOT_FOUND,
         PtzError::NotEnabled(_) | PtzError::Config(_) => StatusCode::CONFLICT,
-        PtzError::Unreachable(_) | PtzError::Fault { .. } | PtzError::Protocol(_) => StatusCode::BAD_GATEWAY,
+        PtzError::Unreachable(_) | PtzError::Tls(_) | PtzError::Fault { .. } | PtzError::Protocol(_) => {
+            StatusCode::BAD_GATEWAY
+        }
         PtzError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
     }
 }

@@ -112,7 +112,7 @@ fn ptz_code(e: &PtzError) -> u16 {
         PtzError::Invalid(_) => 400,
         PtzError::NoPreset(_) => 404,
         PtzError::NotEnabled(_) | PtzError::Config(_) => 409,
-        PtzError::Unreachable(_) | PtzError::Fault { .. } | PtzError::Protocol(_) => 502,
+        PtzError::Unreachable(_) | PtzError::Tls(_) | PtzError::Fault { .. } | PtzError::Protocol(_) => 502,
         PtzError::Timeout(_) => 504,
     }
 }

@@ -19,6 +19,8 @@ pub enum PtzError {
     Unreachable(String),
     /// The device did not answer in time.
     Timeout(String),
+    /// The device's TLS certificate was refused, or the TLS handshake failed: nothing was sent.
+    Tls(String),
     /// The device answered with a SOAP fault.
     Fault { action: &'static str, code: String, reason: String },
     /// The device answered something that is not a usable ONVIF answer (HTTP error page, bad XML).
@@ -34,6 +36,7 @@ impl fmt::Display for PtzError {
             | PtzError::NoPreset(m)
             | PtzError::Unreachable(m)
             | PtzError::Timeout(m)
+            | PtzError::Tls(m)
             | PtzError::Protocol(m) => f.write_str(m),
             PtzError::Fault { action, code, reason } => {
                 write!(f, "the camera refused ONVIF {action}: {reason} (SOAP fault {code})")

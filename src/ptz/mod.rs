@@ -15,6 +15,8 @@ pub mod onvif;
 pub mod request;
 pub mod soap;
 pub mod status;
+pub mod tls;
+pub mod url;
 pub mod xml;
 
 use std::sync::{Arc, Mutex};
@@ -178,15 +180,19 @@ impl Ptz {
     }
 
     /// Runs one operation within [`CALL_TIMEOUT`]. A refusal of our credentials forgets the
-    /// session, so the next call measures the clock again (a device whose clock jumped).
+    /// session, so the next call measures the clock again (a device whose clock jumped); so
+    /// does a refused certificate, so the next call reads a renewed CA file again.
     async fn run<T>(&self, config: &PtzConfig, op: impl Future<Output = Result<T, PtzError>>) -> Result<T, PtzError> {
         let r = match tokio::time::timeout(CALL_TIMEOUT, op).await {
             Ok(r) => r,
             Err(_) => Err(timeout_error(config)),
         };
-        if let Err(PtzError::Fault { code, .. }) = &r
-            && code.ends_with("NotAuthorized")
-        {
+        let forget = match &r {
+            Err(PtzError::Fault { code, .. }) => code.ends_with("NotAuthorized"),
+            Err(PtzError::Tls(_)) => true,
+            _ => false,
+        };
+        if forget {
             *self.inner.session.lock().unwrap_or_else(|e| e.into_inner()) = None;
         }
         r.map_err(|e| self.context(e))
@@ -197,6 +203,7 @@ impl Ptz {
             PtzError::Unreachable(m) => PtzError::Unreachable(format!("camera {}: {m}", self.camera)),
             PtzError::Timeout(m) => PtzError::Timeout(format!("camera {}: {m}", self.camera)),
             PtzError::Protocol(m) => PtzError::Protocol(format!("camera {}: {m}", self.camera)),
+            PtzError::Tls(m) => PtzError::Tls(format!("camera {}: {m}", self.camera)),
             other => other,
         }
     }
@@ -239,7 +246,7 @@ impl Ptz {
 }
 
 fn timeout_error(config: &PtzConfig) -> PtzError {
-    let url = config.onvif_url.as_deref().and_then(|u| client::HttpUrl::parse(u, "ptz.onvif_url").ok());
+    let url = config.onvif_url.as_deref().and_then(|u| url::OnvifUrl::parse(u, "ptz.onvif_url").ok());
     let at = url.map(|u| u.authority).unwrap_or_default();
     PtzError::Timeout(format!("the camera's ONVIF service at {at} did not answer within {} s", CALL_TIMEOUT.as_secs()))
 }

@@ -3,9 +3,11 @@
 
 use std::time::Duration;
 
-use super::client::{self, HttpUrl};
+use super::client;
 use super::error::PtzError;
 use super::soap::{self, Answer, Credentials, escape};
+use super::tls::CameraTls;
+use super::url::OnvifUrl;
 use super::xml::Element;
 use crate::config::PtzConfig;
 use crate::config::secret::Secret;
@@ -34,9 +36,12 @@ pub struct Preset {
 /// `Ptz`), measured again after the settings change or the device refuses our credentials.
 #[derive(Clone, Debug)]
 pub struct Session {
-    device: HttpUrl,
+    device: OnvifUrl,
     /// The PTZ service (from GetCapabilities), or the device service when none is named.
-    ptz: HttpUrl,
+    ptz: OnvifUrl,
+    /// The check of the camera's certificate, for an `https://` device service (the PTZ
+    /// service is on the same host and scheme).
+    tls: Option<CameraTls>,
     username: String,
     /// Kept as a `Secret` so a debug print of the session cannot show it.
     password: Secret,
@@ -51,11 +56,13 @@ impl Session {
     /// and finds the PTZ service address (GetCapabilities).
     pub async fn open(config: &PtzConfig, timeout: Duration) -> Result<Session, PtzError> {
         let url = config.onvif_url.as_deref().ok_or_else(|| {
-            PtzError::Config("ptz.onvif_url is not set; expected http://<ip>:<port>/onvif/device_service".into())
+            PtzError::Config("ptz.onvif_url is not set; expected http(s)://<ip>:<port>/onvif/device_service".into())
         })?;
-        let device = HttpUrl::parse(url, "ptz.onvif_url")?;
+        let device = OnvifUrl::parse(url, "ptz.onvif_url")?;
+        let tls = if device.tls { Some(CameraTls::new(config)?) } else { None };
         let mut s = Session {
             ptz: device.clone(),
+            tls,
             device,
             username: config.username.clone().unwrap_or_default(),
             password: config.password.clone().unwrap_or_else(|| Secret::new(String::new())),
@@ -90,7 +97,7 @@ impl Session {
         match caps {
             Ok(body) => {
                 if let Some(path) = ptz_service_path(&body) {
-                    s.ptz = HttpUrl { authority: s.device.authority.clone(), path };
+                    s.ptz = OnvifUrl { path, ..s.device.clone() };
                 }
             }
             // Not every device implements GetCapabilities; PTZ calls then go to the device service.
@@ -158,7 +165,7 @@ impl Session {
     /// One SOAP exchange; a fault or an HTTP error is an error naming `action`.
     async fn call_at(
         &self,
-        url: &HttpUrl,
+        url: &OnvifUrl,
         action: &'static str,
         ns: &str,
         body: &str,
@@ -172,7 +179,8 @@ impl Session {
         let with = (authenticated && !self.username.is_empty()).then_some(&credentials);
         let envelope = soap::envelope(body, with)
             .map_err(|e| PtzError::Protocol(format!("no randomness for the WS-Security nonce: {e}")))?;
-        let (status, bytes) = client::post(url, &format!("{ns}/{action}"), envelope, self.timeout).await?;
+        let (status, bytes) =
+            client::post(url, self.tls.as_ref(), &format!("{ns}/{action}"), envelope, self.timeout).await?;
         match soap::read_answer(&bytes) {
             Ok(Answer::Fault(f)) => Err(PtzError::Fault { action, code: f.code, reason: f.reason }),
             Ok(Answer::Body(b)) if (200..300).contains(&status) => Ok(b),
@@ -200,10 +208,10 @@ pub fn read_device_time(body: &Element) -> Option<i64> {
 
 /// The path of `Capabilities/PTZ/XAddr`. Only the path is used: the host a camera reports is
 /// often its address inside another network (NAT, a second interface), while the configured
-/// `onvif_url` is known to reach it.
+/// `onvif_url` is known to reach it (with the configured scheme and certificate check).
 pub fn ptz_service_path(body: &Element) -> Option<String> {
     let xaddr = body.find("PTZ")?.child("XAddr")?;
-    let url = HttpUrl::parse(&xaddr.text, "XAddr").ok()?;
+    let url = OnvifUrl::parse(&xaddr.text, "XAddr").ok()?;
     Some(url.path)
 }
 

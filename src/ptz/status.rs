@@ -5,8 +5,10 @@
 //!
 //! A body refused by the checks and a call to a camera without PTZ are answered to their caller
 //! and not recorded: they say nothing about the camera, and would only hide the failure an
-//! engineer is looking for. Unusable `ptz` settings (an `https://` or user-info `onvif_url`)
-//! are recorded, since they are the camera's problem.
+//! engineer is looking for. Unusable `ptz` settings (a user-info `onvif_url`, a CA file gone
+//! since the camera was loaded) are recorded, since they are the camera's problem, and so is a
+//! refused TLS certificate, with the check that failed (unknown issuer, fingerprint or name
+//! mismatch): the first place an engineer looks after renewing a camera's certificate.
 
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

@@ -6,6 +6,7 @@
 
 pub mod client;
 pub mod pem;
+pub mod pin;
 pub mod server;
 pub mod validity;
 

@@ -3,16 +3,25 @@
 //! clock (two hours ahead of ours, so panelcam must have corrected the skew), answers faults
 //! like a camera, and records every call. Used by `tests/ptz.rs` (the API) and
 //! `tests/browser.rs` (the control page's pad).
+//!
+//! [`Device::start_tls`] serves the same over TLS (tokio-rustls) with a certificate from
+//! `support::pki`, and records the handshakes it saw fail, so a test can tell "refused by
+//! panelcam's certificate check" from "never reached".
 
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::{Value, json};
 use sha1::{Digest, Sha1};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::pki::Pair;
 
 pub const USER: &str = "ptz-operator";
 pub const PASSWORD: &str = "onvif-S3cret-pw-5521";
@@ -26,20 +35,44 @@ pub struct Call {
     pub path: String,
     pub body: String,
     pub at: Instant,
+    /// The WS-Security digest matched [`PASSWORD`] on the device's clock.
+    pub authorized: bool,
 }
 
 /// A fake ONVIF device. `hang`: accept connections and never answer.
 pub struct Device {
     pub port: u16,
     pub calls: Arc<Mutex<Vec<Call>>>,
+    /// TLS handshakes that failed, with the server side's error (the client's alert).
+    pub refused: Arc<Mutex<Vec<String>>>,
+    tls: bool,
 }
 
 impl Device {
     pub async fn start(hang: bool) -> Device {
+        Device::listen(hang, None).await
+    }
+
+    /// An `https://` device presenting `pair`'s certificate.
+    pub async fn start_tls(pair: &Pair) -> Device {
+        let chain: Vec<CertificateDer<'static>> =
+            CertificateDer::pem_file_iter(&pair.cert_path).unwrap().map(Result::unwrap).collect();
+        let key = PrivateKeyDer::from_pem_file(&pair.key_path).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .unwrap();
+        Device::listen(false, Some(TlsAcceptor::from(Arc::new(config)))).await
+    }
+
+    async fn listen(hang: bool, tls: Option<TlsAcceptor>) -> Device {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let calls = Arc::new(Mutex::new(Vec::new()));
-        let recorded = calls.clone();
+        let refused = Arc::new(Mutex::new(Vec::new()));
+        let (recorded, refusals, is_tls) = (calls.clone(), refused.clone(), tls.is_some());
         tokio::spawn(async move {
             let mut held = Vec::new();
             while let Ok((sock, _)) = listener.accept().await {
@@ -47,14 +80,24 @@ impl Device {
                     held.push(sock); // never read, never answered, never closed
                     continue;
                 }
-                tokio::spawn(serve(sock, recorded.clone()));
+                let (recorded, refusals, tls) = (recorded.clone(), refusals.clone(), tls.clone());
+                tokio::spawn(async move {
+                    match tls {
+                        None => serve(sock, recorded).await,
+                        Some(acceptor) => match acceptor.accept(sock).await {
+                            Ok(stream) => serve(stream, recorded).await,
+                            Err(e) => refusals.lock().unwrap().push(e.to_string()),
+                        },
+                    }
+                });
             }
         });
-        Device { port, calls }
+        Device { port, calls, refused, tls: is_tls }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/onvif/device_service", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/onvif/device_service", self.port)
     }
 
     pub fn calls(&self, action: &str) -> Vec<Call> {
@@ -62,7 +105,7 @@ impl Device {
     }
 }
 
-async fn serve(mut sock: TcpStream, calls: Arc<Mutex<Vec<Call>>>) {
+async fn serve(mut sock: impl AsyncRead + AsyncWrite + Unpin, calls: Arc<Mutex<Vec<Call>>>) {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let (head, body) = loop {
@@ -90,7 +133,14 @@ async fn serve(mut sock: TcpStream, calls: Arc<Mutex<Vec<Call>>>) {
     let body_start = between(&body, "<s:Body>", "</s:Body>");
     let element = between(body_start, "<", ">").split(['/', ' ']).next().unwrap().to_string();
     assert!(element.ends_with(&action), "action {action} but body {body_start}");
-    calls.lock().unwrap().push(Call { action: action.clone(), path, body: body.clone(), at: Instant::now() });
+    let authorized = authorized(&body);
+    calls.lock().unwrap().push(Call {
+        action: action.clone(),
+        path,
+        body: body.clone(),
+        at: Instant::now(),
+        authorized,
+    });
     let (status, answer) = answer(&action, &body);
     let envelope = format!(
         r#"<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tptz="http://www.onvif.org/ver20/ptz/wsdl" xmlns:ter="http://www.onvif.org/ver10/error"><SOAP-ENV:Body>{answer}</SOAP-ENV:Body></SOAP-ENV:Envelope>"#
@@ -100,6 +150,8 @@ async fn serve(mut sock: TcpStream, calls: Arc<Mutex<Vec<Call>>>) {
         envelope.len()
     );
     let _ = sock.write_all(resp.as_bytes()).await;
+    // A TLS close_notify, so the client sees a clean end rather than a truncated stream.
+    let _ = sock.shutdown().await;
 }
 
 fn between<'a>(s: &'a str, start: &str, end: &str) -> &'a str {

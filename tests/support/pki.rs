@@ -1,10 +1,14 @@
 //! A throw-away certificate authority for TLS tests: a CA, server certificates for
-//! `localhost` and 127.0.0.1 signed by it, and client certificates, written as PEM files.
+//! `localhost` and 127.0.0.1 signed by it, and client certificates, written as PEM files; and
+//! self-signed certificates as cameras make for themselves, with their fingerprints.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use sha2::{Digest, Sha256};
 
 pub struct Ca {
     issuer: CertifiedIssuer<'static, KeyPair>,
@@ -77,4 +81,25 @@ impl Ca {
         std::fs::write(&pair.key_path, key.serialize_pem()).unwrap();
         pair
     }
+}
+
+/// A self-signed certificate for `names`, as a camera makes for itself (no CA vouches for it),
+/// written as `<file>.pem` and `<file>.key` into `dir`.
+pub fn self_signed(dir: &Path, file: &str, names: &[&str]) -> Pair {
+    let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+    let mut params = CertificateParams::new(names.clone()).unwrap();
+    params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let pair = Pair { cert_path: dir.join(format!("{file}.pem")), key_path: dir.join(format!("{file}.key")) };
+    std::fs::write(&pair.cert_path, cert.pem()).unwrap();
+    std::fs::write(&pair.key_path, key.serialize_pem()).unwrap();
+    pair
+}
+
+/// The SHA-256 fingerprint of the (first) certificate in a PEM file, as
+/// `openssl x509 -noout -fingerprint -sha256` prints it: `AB:CD:…`.
+pub fn fingerprint(cert_path: &Path) -> String {
+    let der = CertificateDer::from_pem_file(cert_path).unwrap();
+    Sha256::digest(&der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
