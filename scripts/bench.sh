@@ -12,7 +12,10 @@
 # Scenarios of `live`: latency, server-latency, cpu, rss, first-picture, cold-start; by name:
 # ffmpeg-options, ffmpeg-stall, stop-under-load (~3 min).
 # Experiment knobs (see benches/live/*.rs): BENCH_CONFIG, BENCH_CAMERA_ARGS, BENCH_CAMERA_FFMPEG,
-# BENCH_VARIANTS, BENCH_EXTRA_INPUT, BENCH_EXTRA_OUTPUT.
+# BENCH_CAMERA_EXTRA, BENCH_VARIANTS, BENCH_EXTRA_INPUT, BENCH_EXTRA_OUTPUT.
+# RSS with every issue-9 feature on (MQTT with a picture per frame, frame storage, metrics):
+#   BENCH_CONFIG='{"mqtt":{"enabled":true,"base_topic":"bench"},"server":{"metrics_token":"bench-metrics-0123456789"}}' \
+#     BENCH_CAMERA_EXTRA='{"mqtt":{"publish_interval":0}}' scripts/bench.sh live rss
 # The binary the live benches start: PANELCAM_BIN=<path> (a prebuilt release binary, e.g.
 # target/x86_64-unknown-linux-musl/release/panelcam) instead of cargo's bench build, and
 # PANELCAM_RUNNER=<command> in front of it (e.g. qemu-aarch64-static for the aarch64 musl build;

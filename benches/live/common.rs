@@ -40,13 +40,19 @@ pub async fn reference_camera(extra: &[&str]) -> TestCamera {
 /// `BENCH_CAMERA_FFMPEG` (a JSON object) merged into its `ffmpeg` section: that is how a run
 /// tries FFmpeg options end to end without changing panelcam's defaults.
 pub fn reference_camera_file(path: &str, url: &str) -> Value {
-    let extra = match std::env::var("BENCH_CAMERA_FFMPEG") {
+    let mut extra = match std::env::var("BENCH_CAMERA_FFMPEG") {
         Ok(text) if !text.trim().is_empty() => {
             let ffmpeg: Value = serde_json::from_str(&text).expect("BENCH_CAMERA_FFMPEG must be a JSON object");
             json!({ "ffmpeg": ffmpeg })
         }
         _ => json!({}),
     };
+    // BENCH_CAMERA_EXTRA: more of the camera file, e.g. `{"mqtt": {"publish_interval": 0}}`.
+    if let Ok(text) = std::env::var("BENCH_CAMERA_EXTRA")
+        && !text.trim().is_empty()
+    {
+        merge(&mut extra, serde_json::from_str(&text).expect("BENCH_CAMERA_EXTRA must be a JSON object"));
+    }
     camera_json(path, url, extra)
 }
 
@@ -114,10 +120,17 @@ pub fn launch() -> Launch {
 
 /// The experiment knobs that change what runs, printed next to results ("" when none is set).
 pub fn bench_config_note() -> String {
-    ["BENCH_CONFIG", "BENCH_CAMERA_FFMPEG", "BENCH_CAMERA_ARGS", "PANELCAM_BIN", "PANELCAM_RUNNER"]
-        .iter()
-        .filter_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()).map(|v| format!("  {k}={v}")))
-        .collect()
+    [
+        "BENCH_CONFIG",
+        "BENCH_CAMERA_FFMPEG",
+        "BENCH_CAMERA_EXTRA",
+        "BENCH_CAMERA_ARGS",
+        "PANELCAM_BIN",
+        "PANELCAM_RUNNER",
+    ]
+    .iter()
+    .filter_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()).map(|v| format!("  {k}={v}")))
+    .collect()
 }
 
 pub async fn start_panelcam(cameras: &[(&str, Value)]) -> Panelcam {
