@@ -288,6 +288,22 @@ fn read_server(s: &Section) -> ServerConfig {
     server
 }
 
+/// The URL parses, and its TLS parameters (`sslmode`, `sslrootcert`) can take effect: the CA
+/// file is read now, so a wrong path stops startup instead of every upload.
+fn check_database_url(s: &Section, url: &str) {
+    let field = s.field("database_url");
+    let pg_url = match crate::tls::postgres::split_url(url) {
+        Ok(u) => u,
+        Err(e) => return s.ctx().error(&field, e),
+    };
+    if pg_url.url.parse::<tokio_postgres::Config>().is_err() {
+        return s.ctx().error(&field, "expected a PostgreSQL URL such as postgres://user:pass@host:5432/[database]");
+    }
+    if let Err(p) = pg_url.connector() {
+        s.ctx().error(&field, p.message);
+    }
+}
+
 /// Reads the certificate and key now, so `panelcam check` and startup name a wrong file. An
 /// expired certificate only warns: the panel must stay reachable to be given a new one.
 fn check_tls(s: &Section, server: &ServerConfig) {
@@ -383,13 +399,8 @@ fn read_recording(s: &Section) -> RecordingConfig {
         disk_max_percent: s.f64("disk_max_percent", 0.0..=100.0, 90.0),
         export_retention: s.opt_duration("export_retention").unwrap_or(Duration::from_secs(3600)),
     };
-    if let Some(url) = &r.database_url
-        && url.expose().parse::<tokio_postgres::Config>().is_err()
-    {
-        s.ctx().error(
-            &s.field("database_url"),
-            "expected a PostgreSQL URL such as postgres://user:pass@host:5432/[database]",
-        );
+    if let Some(url) = &r.database_url {
+        check_database_url(s, url.expose());
     }
     check_mp4_fits_postgresql(s, &r);
     if r.database_type == DatabaseType::Postgresql && r.database_url.is_none() {

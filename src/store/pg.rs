@@ -15,12 +15,14 @@ use bytes::Bytes;
 use futures_util::SinkExt;
 use tokio::io::AsyncReadExt;
 use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls};
 use tracing::{info, warn};
 
 use super::outbox::{Item, Kind};
 use super::segment::{HlsMeta, Kept, Mp4Meta};
+use crate::tls::postgres::{RustlsConnect, split_url};
 
 const SCHEMA: &str = include_str!("pg_schema.sql");
 const MIGRATE_1_2: &str = include_str!("pg_migrate_1_2.sql");
@@ -53,10 +55,21 @@ impl std::fmt::Display for PgError {
 fn failed(e: tokio_postgres::Error) -> PgError {
     use std::error::Error;
     let io = e.source().is_some_and(|s| s.is::<std::io::Error>());
-    if e.is_closed() || io || e.to_string().contains("timed out") {
-        PgError::Unreachable(e.to_string())
+    // tokio-postgres names only the step ("error performing TLS handshake"); the reason (an
+    // unknown issuer, a refused password) is in the sources.
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = s.source();
+    }
+    if e.is_closed() || io || message.contains("timed out") {
+        PgError::Unreachable(message)
     } else {
-        PgError::Failed(e.to_string())
+        PgError::Failed(message)
     }
 }
 
@@ -64,6 +77,8 @@ type Slot = Arc<Mutex<Option<Client>>>;
 
 pub struct Central {
     base: Config,
+    /// `sslmode` other than disable: every connection is TLS, verified.
+    tls: Option<RustlsConnect>,
     shared: Option<String>,
     /// `server.panel_id`: the first part of every row's key.
     pub panel: String,
@@ -82,13 +97,17 @@ pub fn camera_db_name(camera: &str) -> String {
 
 impl Central {
     pub fn new(url: &str, panel: &str) -> Result<Central, String> {
-        let mut base: Config = url.parse().map_err(|e| format!("database_url is not a PostgreSQL URL: {e}"))?;
+        let pg_url = split_url(url).map_err(|e| format!("recording.database_url: {e}"))?;
+        let tls = pg_url.connector().map_err(|p| p.to_string())?;
+        let mut base: Config = pg_url.url.parse().map_err(|e| format!("database_url is not a PostgreSQL URL: {e}"))?;
+        base.ssl_mode(if tls.is_some() { SslMode::Require } else { SslMode::Disable });
         base.connect_timeout(Duration::from_secs(5))
             .application_name("panelcam")
             .keepalives_idle(Duration::from_secs(30));
         let shared = base.get_dbname().filter(|d| !d.is_empty()).map(str::to_string);
         Ok(Central {
             base,
+            tls,
             shared,
             panel: panel.to_string(),
             display: crate::redact::redact_url(url),
@@ -118,16 +137,11 @@ impl Central {
     async fn connect(&self, db: &str) -> Result<Client, PgError> {
         let mut cfg = self.base.clone();
         cfg.dbname(db);
-        let client = match cfg.connect(NoTls).await {
-            Ok((client, conn)) => {
-                tokio::spawn(conn);
-                client
-            }
+        let client = match self.open(&cfg).await {
+            Ok(client) => client,
             Err(e) if self.shared.is_none() && e.code() == Some(&SqlState::INVALID_CATALOG_NAME) => {
                 self.create_database(db).await?;
-                let (client, conn) = cfg.connect(NoTls).await.map_err(failed)?;
-                tokio::spawn(conn);
-                client
+                self.open(&cfg).await.map_err(failed)?
             }
             Err(e) => return Err(failed(e)),
         };
@@ -135,11 +149,26 @@ impl Central {
         Ok(client)
     }
 
+    /// A connection in plain TCP or TLS, as the URL asked; its driver runs on its own task.
+    async fn open(&self, cfg: &Config) -> Result<Client, tokio_postgres::Error> {
+        match &self.tls {
+            None => {
+                let (client, conn) = cfg.connect(NoTls).await?;
+                tokio::spawn(conn);
+                Ok(client)
+            }
+            Some(tls) => {
+                let (client, conn) = cfg.connect(tls.clone()).await?;
+                tokio::spawn(conn);
+                Ok(client)
+            }
+        }
+    }
+
     async fn create_database(&self, db: &str) -> Result<(), PgError> {
         let mut cfg = self.base.clone();
         cfg.dbname("postgres");
-        let (admin, conn) = cfg.connect(NoTls).await.map_err(failed)?;
-        tokio::spawn(conn);
+        let admin = self.open(&cfg).await.map_err(failed)?;
         // `db` is built from [a-z0-9_] only (camera_db_name), so quoting it is safe.
         match admin.batch_execute(&format!("CREATE DATABASE \"{db}\"")).await {
             Ok(()) => {

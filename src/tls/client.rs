@@ -1,7 +1,12 @@
 //! TLS client configurations (MQTT broker, ONVIF cameras): which servers to trust and, when a
 //! broker wants one, the client certificate to present.
 
-use rustls::{ClientConfig, RootCertStore};
+use std::sync::Arc;
+
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
 use std::path::{Path, PathBuf};
 
 use super::pem;
@@ -70,6 +75,24 @@ impl ClientTls {
         }
     }
 
+    /// Like [`ClientTls::config`] (no client certificate), but any host name is accepted once
+    /// the chain verifies: libpq's `verify-ca`, for servers known by their CA rather than their
+    /// name.
+    pub fn config_any_name(&self, section: &str) -> Result<ClientConfig, Problem> {
+        let problem = |message: String| Problem { field: format!("{section}.ca_path"), message };
+        let roots = Arc::new(self.roots(section)?);
+        let chain = WebPkiServerVerifier::builder_with_provider(roots, super::provider())
+            .build()
+            .map_err(|e| problem(format!("TLS cannot be set up: {e}")))?;
+        let config = ClientConfig::builder_with_provider(super::provider())
+            .with_protocol_versions(super::VERSIONS)
+            .map_err(|e| problem(format!("TLS cannot be set up: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AnyName(chain)))
+            .with_no_client_auth();
+        Ok(config)
+    }
+
     fn roots(&self, section: &str) -> Result<RootCertStore, Problem> {
         let field = format!("{section}.ca_path");
         let problem = |message: String| Problem { field: field.clone(), message };
@@ -89,6 +112,52 @@ impl ClientTls {
             return Err(problem(format!("{}: holds no usable CA certificate", path.display())));
         }
         Ok(roots)
+    }
+}
+
+/// A verified chain is enough; the name in the certificate is not compared with the host.
+#[derive(Debug)]
+struct AnyName(Arc<WebPkiServerVerifier>);
+
+impl ServerCertVerifier for AnyName {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        // webpki checks the chain (issuer, dates, usage) before the name, so a name error
+        // means everything else passed.
+        match self.0.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.0.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.supported_verify_schemes()
     }
 }
 

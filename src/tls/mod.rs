@@ -7,6 +7,7 @@
 pub mod client;
 pub mod pem;
 pub mod pin;
+pub mod postgres;
 pub mod server;
 pub mod validity;
 
