@@ -216,3 +216,25 @@ async fn the_redirect_port_sends_plain_http_to_https() {
     assert_eq!(code, Some(1));
     assert!(format!("{stdout}{stderr}").contains("server.tls.redirect_http_port"), "{stdout}{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_the_stream_page_plays_over_wss_in_chromium_trusting_a_test_ca() {
+    use support::chromium::{self, Browser};
+    assert!(chromium::available(), "Debian chromium is required (scripts/deps.sh test installs it)");
+    let pki = TempDir::new("https-chromium");
+    let ca = Ca::new(&pki.0, "panel");
+    let (server, _) = https_server(&ca, &pki.0, json!({}), &[("cam", lavfi_camera())]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let browser = Browser::launch_trusting(&ca.cert_path).await.unwrap();
+    let page = browser.new_page(&format!("https://127.0.0.1:{}/cam/stream", server.port)).await.unwrap();
+    page.wait_for("window.panelcamPlayer && window.panelcamPlayer.frames >= 5", Duration::from_secs(15)).await.unwrap();
+    let secure = page.eval("window.isSecureContext && location.protocol").await.unwrap();
+    assert_eq!(secure, "https:", "a secure context (WebCodecs needs one)");
+    assert_eq!(server.camera_status("cam").await["clients"], 1, "the page is a WSS viewer");
+    page.assert_no_console_errors().await;
+    // The same browser without the CA would refuse the page: the trust is the test CA's.
+    let stranger = Browser::launch().await.unwrap();
+    let refused = stranger.new_page(&format!("https://127.0.0.1:{}/cam/stream", server.port)).await;
+    let error = refused.err().unwrap_or_default();
+    assert!(error.contains("ERR_CERT_AUTHORITY_INVALID"), "without the CA: {error}");
+}

@@ -320,6 +320,17 @@ impl Drop for Browser {
 
 impl Browser {
     pub async fn launch() -> Result<Browser, String> {
+        Browser::launch_with(None).await
+    }
+
+    /// A browser that trusts the CA certificate in `ca_pem` as the system's store would: it is
+    /// added to the NSS database of a HOME of its own (certutil, Debian's libnss3-tools), which
+    /// is where Chromium on Linux looks. No flag that ignores certificate errors.
+    pub async fn launch_trusting(ca_pem: &std::path::Path) -> Result<Browser, String> {
+        Browser::launch_with(Some(ca_pem)).await
+    }
+
+    async fn launch_with(ca_pem: Option<&std::path::Path>) -> Result<Browser, String> {
         // No tempfile crate: pid + counter + clock make the profile dir unique.
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
@@ -332,6 +343,11 @@ impl Browser {
         std::fs::create_dir_all(&profile).map_err(io_err)?;
         let log = std::fs::File::create(dir.join("chromium.log")).map_err(io_err)?;
         let mut cmd = Command::new(CHROMIUM);
+        if let Some(ca) = ca_pem {
+            let home = dir.join("home");
+            trust_ca(&home, ca)?;
+            cmd.env("HOME", &home);
+        }
         cmd.args(FLAGS.split_whitespace());
         cmd.arg(format!("--user-data-dir={}", profile.display()));
         cmd.arg("about:blank");
@@ -561,6 +577,28 @@ fn truthy(v: &Value) -> bool {
 }
 
 /// Standard-alphabet base64 (what CDP uses); whitespace is skipped, `=` ends input.
+/// An NSS database under `home` holding `ca` as a trusted certificate authority.
+fn trust_ca(home: &std::path::Path, ca: &std::path::Path) -> Result<(), String> {
+    let db = home.join(".pki/nssdb");
+    std::fs::create_dir_all(&db).map_err(|e| format!("{}: {e}", db.display()))?;
+    let db_arg = format!("sql:{}", db.display());
+    let ca_arg = ca.display().to_string();
+    let steps: [&[&str]; 2] = [
+        &["-N", "--empty-password", "-d", &db_arg],
+        &["-A", "-t", "C,,", "-n", "panelcam-test-ca", "-i", &ca_arg, "-d", &db_arg],
+    ];
+    for args in steps {
+        let out = std::process::Command::new("certutil")
+            .args(args)
+            .output()
+            .map_err(|e| format!("certutil (scripts/deps.sh test installs libnss3-tools): {e}"))?;
+        if !out.status.success() {
+            return Err(format!("certutil {args:?}: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+    }
+    Ok(())
+}
+
 pub fn base64_decode(s: &str) -> Result<Vec<u8>, String> {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut table = [u8::MAX; 256];
