@@ -38,7 +38,7 @@ for group in "${@:-test}"; do
       # x264enc (test camera) lives in -ugly; the RTSP server and its Python bindings drive the test camera.
       pkgs+=(ffmpeg gir1.2-gst-rtsp-server-1.0 python3-gst-1.0
         gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly
-        chromium libnss3-tools postgresql mosquitto mosquitto-clients sqlite3 openssl
+        chromium libnss3-tools nginx-light postgresql mosquitto mosquitto-clients sqlite3 openssl
         gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user-static
         systemd procps  # systemd-analyze checks the image's units (tests/image.rs)
         debootstrap qemu-system-arm e2fsprogs python3 postgresql-client)  # the boot test (scripts/image-test.sh)
