@@ -238,3 +238,30 @@ async fn heavy_the_stream_page_plays_over_wss_in_chromium_trusting_a_test_ca() {
     let error = refused.err().unwrap_or_default();
     assert!(error.contains("ERR_CERT_AUTHORITY_INVALID"), "without the CA: {error}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_script_makes_what_panelcam_serves_and_clients_trust() {
+    let dir = TempDir::new("https-make-cert");
+    let certs = dir.0.join("certs");
+    let out = tokio::process::Command::new("bash")
+        .arg(repo_path("scripts/make-cert.sh"))
+        .args(["--dir", &certs.display().to_string(), "--name", "panel-7.plant"])
+        .output()
+        .await
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(said.contains("DNS:panel-7.plant") && said.contains("IP:127.0.0.1"), "{said}");
+    // An EC key in SEC1 form ("EC PRIVATE KEY"), as openssl writes it.
+    let key = std::fs::read_to_string(certs.join("server.key")).unwrap();
+    assert!(key.starts_with("-----BEGIN EC PRIVATE KEY-----"), "{key}");
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&std::fs::metadata(certs.join("server.key")).unwrap().permissions());
+    assert_eq!(mode & 0o077, 0, "the key is readable by its owner only");
+    let pair = Pair { cert_path: certs.join("server.crt"), key_path: certs.join("server.key") };
+    let client = support::pki::client_trusting(&certs.join("ca.crt"));
+    let launch = Launch { client_tls: Some(client.clone()), ..Default::default() };
+    let server = Server::start_with(tls_config(&pair, json!({})), &[], launch).await;
+    let r = https_request(&client, server.port, "GET", "/api/status", &[], None).await.unwrap();
+    assert_eq!(r.status, 200);
+}

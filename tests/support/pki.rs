@@ -103,3 +103,19 @@ pub fn fingerprint(cert_path: &Path) -> String {
     let der = CertificateDer::from_pem_file(cert_path).unwrap();
     Sha256::digest(&der).iter().map(|b| format!("{b:02X}")).collect::<Vec<_>>().join(":")
 }
+
+/// A TLS 1.2/1.3 client that trusts the CA certificate(s) in a PEM file made elsewhere (a
+/// script, openssl).
+pub fn client_trusting(ca_pem: &Path) -> Arc<rustls::ClientConfig> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(ca_pem).unwrap() {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Arc::new(config)
+}
