@@ -128,6 +128,11 @@ async fn a_renewed_certificate_is_served_to_new_connections_while_a_wss_viewer_s
         assert!(next_binary(&mut ws, Duration::from_secs(5)).await.is_some(), "the open WSS viewer streams on");
     }
     assert!(server.log().contains("HTTPS certificate changed on disk"), "{}", server.log());
+    // `systemctl reload` (SIGHUP) loads the files at once, changed or not.
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(server.pid() as i32), nix::sys::signal::Signal::SIGHUP).unwrap();
+    let reloaded =
+        eventually(Duration::from_secs(5), async || server.log().contains("SIGHUP: HTTPS now serving")).await;
+    assert!(reloaded, "{}", server.log());
 
     // A broken renewal keeps the certificate in use.
     std::fs::write(&pair.cert_path, "-----BEGIN CERTIFICATE-----\nbroken\n").unwrap();
