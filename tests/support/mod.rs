@@ -4,8 +4,11 @@
 pub mod barcode;
 pub mod chromium;
 pub mod client;
+pub mod cwc;
 pub mod harness;
 pub mod mqtt;
 pub mod onvif;
 pub mod pki;
+pub mod prefix_proxy;
+pub mod static_files;
 pub mod video;
