@@ -204,9 +204,11 @@ async fn asset(registry: &Registry, file: &str) -> Resp {
         Some(p) => vec![p.clone()],
         None => vec!["web/vendor/hls.min.js".into(), "/usr/share/panelcam/hls.min.js".into()],
     };
+    // The one name and its places are fixed by the configuration, not the request, so a
+    // packaged hls.js may be a symlink into the system's JavaScript libraries.
     for path in candidates {
-        if tokio::fs::metadata(&path).await.is_ok() {
-            let mut r = super::files::serve_file(&path, "application/javascript", None, None).await;
+        if let Ok(file) = tokio::fs::File::open(&path).await {
+            let mut r = super::files::serve_open_file(file, "application/javascript", None, None).await;
             r.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("max-age=86400"));
             return r;
         }
