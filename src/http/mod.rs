@@ -22,6 +22,7 @@ pub mod range;
 pub mod redirect;
 pub mod response;
 pub mod route;
+pub mod security;
 pub mod upgrade;
 pub mod video;
 
