@@ -121,7 +121,7 @@ async fn cameras_are_created_edited_and_deleted_with_secrets_write_only() {
         ("POST", "/api/admin/cameras", body(&json!({"camera_id": "other", "config": config})), 409),
         ("POST", "/api/admin/cameras", body(&json!({"camera_id": ".hidden", "config": config})), 400),
         ("POST", "/api/admin/cameras", body(&json!({"config": config})), 400),
-        ("POST", "/api/admin/cameras", vec![b' '; 100_000], 400),
+        ("POST", "/api/admin/cameras", vec![b' '; 100_000], 413),
     ] {
         let r = server.admin(method, path, Some(&payload)).await;
         assert_eq!(r.status, want, "{method} {path}: {}", r.text());

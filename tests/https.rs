@@ -270,3 +270,116 @@ async fn the_certificate_script_makes_what_panelcam_serves_and_clients_trust() {
     let r = https_request(&client, server.port, "GET", "/api/status", &[], None).await.unwrap();
     assert_eq!(r.status, 200);
 }
+
+/// Whether the server has closed `tls` (EOF, a reset, or a TLS alert), reading what it sent.
+async fn closed_by_server<S: tokio::io::AsyncRead + Unpin>(tls: &mut S, answer: &mut Vec<u8>) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 1024];
+    match tokio::time::timeout(Duration::from_millis(10), tls.read(&mut buf)).await {
+        Err(_) => false,
+        Ok(Ok(0)) | Ok(Err(_)) => true,
+        Ok(Ok(n)) => {
+            answer.extend_from_slice(&buf[..n]);
+            false
+        }
+    }
+}
+
+/// Sends `prefix` at once, then `slow` a byte every 300 ms (each read makes progress, so only
+/// a deadline for the whole, not an idle timeout per read, can end it), until the server
+/// closes the connection; returns when that happened and what the server said.
+async fn trickle(ca: &Ca, port: u16, prefix: &[u8], slow: &[u8]) -> (Option<Duration>, String) {
+    let mut tls = tls_connect(&ca.client(), port).await.unwrap();
+    let started = std::time::Instant::now();
+    tls.write_all(prefix).await.unwrap();
+    let mut answer = Vec::new();
+    for byte in slow {
+        if tls.write_all(&[*byte]).await.is_err() || tls.flush().await.is_err() {
+            return (Some(started.elapsed()), String::from_utf8_lossy(&answer).into());
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        if closed_by_server(&mut tls, &mut answer).await {
+            return (Some(started.elapsed()), String::from_utf8_lossy(&answer).into());
+        }
+    }
+    (None, String::from_utf8_lossy(&answer).into())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_sending_headers_or_a_body_byte_by_byte_over_tls_are_cut_off() {
+    let pki = TempDir::new("https-slowloris");
+    let ca = Ca::new(&pki.0, "panel");
+    let (server, _) = https_server(&ca, &pki.0, json!({}), &[]).await;
+    // Headers that would take five minutes at this pace.
+    let head = format!("GET /api/status HTTP/1.1\r\nHost: 127.0.0.1\r\n{}", "X-Slow: a\r\n".repeat(100));
+    let slow_head = trickle(&ca, server.port, b"", head.as_bytes());
+    // Whole headers at once, then a body that would take five minutes.
+    let body_head = format!(
+        "PUT /api/admin/config HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {ADMIN_TOKEN}\r\nContent-Length: 1000\r\n\r\n"
+    );
+    let slow_body = trickle(&ca, server.port, body_head.as_bytes(), &[b' '; 1000]);
+    let others = async {
+        // Meanwhile other clients are served at once.
+        for _ in 0..5 {
+            let started = std::time::Instant::now();
+            assert_eq!(server.get("/api/status").await.status, 200);
+            assert!(started.elapsed() < Duration::from_secs(2));
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
+    let ((head_cut, head_answer), (body_cut, body_answer), ()) = tokio::join!(slow_head, slow_body, others);
+    // 15 s each: HEADER_READ_TIMEOUT and BODY_READ_TIMEOUT in src/http/mod.rs.
+    for (what, cut) in [("headers", head_cut), ("body", body_cut)] {
+        let cut = cut.unwrap_or_else(|| panic!("slow {what}: still connected after the whole request"));
+        assert!(cut >= Duration::from_secs(14) && cut < Duration::from_secs(20), "slow {what}: cut off after {cut:?}");
+    }
+    assert!(!head_answer.contains("200 OK"), "the slow request was never served: {head_answer}");
+    assert!(body_answer.starts_with("HTTP/1.1 408"), "a slow body is answered 408: {body_answer}");
+    assert!(body_answer.contains("did not arrive within 15 s"), "{body_answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_over_tls_get_413_per_endpoint() {
+    let pki = TempDir::new("https-bodies");
+    let ca = Ca::new(&pki.0, "panel");
+    let (server, _) = https_server(&ca, &pki.0, json!({}), &[("cam", lavfi_camera())]).await;
+    let bearer = format!("Bearer {ADMIN_TOKEN}");
+    let admin = [("Authorization", bearer.as_str()), ("Content-Type", "application/json")];
+    // JSON padded with spaces to exactly `len` bytes.
+    let padded = |json: &str, len: usize| format!("{json}{}", " ".repeat(len - json.len())).into_bytes();
+    for (method, path, json, limit, within) in [
+        ("PUT", "/api/admin/config", "{}", 64 << 10, 200),
+        ("POST", "/api/admin/cameras", "{}", 64 << 10, 400),
+        ("POST", "/cam/control/recording/start", "{}", 64 << 10, 200),
+        ("POST", "/cam/control/ptz/move", r#"{"pan": 0.5, "tilt": 0}"#, 4 << 10, 409),
+    ] {
+        let over = server.request(method, path, &admin, Some(&padded(json, limit + 1))).await;
+        assert_eq!(over.status, 413, "{method} {path} with {} bytes: {}", limit + 1, over.text());
+        assert!(over.json()["error"].as_str().unwrap().contains(&format!("{limit} bytes")), "{}", over.text());
+        let huge = server.request(method, path, &admin, Some(&padded(json, 4 << 20))).await;
+        assert_eq!(huge.status, 413, "{method} {path} with 4 MiB");
+        // At the limit the body is read and judged on what it says.
+        let at = server.request(method, path, &admin, Some(&padded(json, limit))).await;
+        assert_eq!(at.status, within, "{method} {path} with {limit} bytes: {}", at.text());
+        if path.ends_with("start") {
+            server.request("POST", "/cam/control/recording/stop", &admin, None).await;
+        }
+    }
+    // A chunked body declares no length: it is cut off once it passes the limit.
+    let mut tls = tls_connect(&ca.client(), server.port).await.unwrap();
+    let chunk = vec![b' '; 3000];
+    let mut raw = b"POST /cam/control/ptz/move HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_vec();
+    for _ in 0..3 {
+        raw.extend_from_slice(format!("{:x}\r\n", chunk.len()).as_bytes());
+        raw.extend_from_slice(&chunk);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    tls.write_all(&raw).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tokio::io::AsyncReadExt::read_to_end(&mut tls, &mut answer))
+        .await;
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+    assert_eq!(server.status().await["cameras"][0]["restarts"], 0);
+}

@@ -20,8 +20,13 @@ pub struct Config {
 pub struct ServerConfig {
     pub host: String,
     pub port: u16,
-    /// `Access-Control-Allow-Origin`; `None` sends no CORS headers.
+    /// `Access-Control-Allow-Origin`: `"*"` or one origin; `None` (`""` in the file) sends
+    /// no CORS headers.
     pub cors_allow_origin: Option<String>,
+    /// Origins whose pages may embed ours (CSP `frame-ancestors`, besides our own origin):
+    /// `["*"]` by default, since WinCC panels embed the pages from their own origin; `[]`
+    /// means our own origin only. panelcam extension.
+    pub frame_ancestors: Vec<String>,
     pub admin_token: Option<Secret>,
     /// Bearer token that may read `/metrics` (besides the admin token), so a Prometheus
     /// server need not hold the token that deletes recordings. panelcam extension.
@@ -241,11 +246,8 @@ fn read_server(s: &Section) -> ServerConfig {
     let server = ServerConfig {
         host: s.string("host", "0.0.0.0"),
         port: s.u64("port", 1..=65535, 8080) as u16,
-        cors_allow_origin: if s.present("cors_allow_origin") {
-            s.opt_string("cors_allow_origin")
-        } else {
-            Some("*".into())
-        },
+        cors_allow_origin: read_cors_origin(s),
+        frame_ancestors: read_frame_ancestors(s),
         admin_token: s.opt_string("admin_token").map(Secret::new),
         metrics_token: s.opt_string("metrics_token").map(Secret::new),
         tls,
@@ -302,6 +304,42 @@ fn check_database_url(s: &Section, url: &str) {
     if let Err(p) = pg_url.connector() {
         s.ctx().error(&field, p.message);
     }
+}
+
+/// `cors_allow_origin`: absent or `null` is the spec's `"*"`; `""` turns CORS off.
+fn read_cors_origin(s: &Section) -> Option<String> {
+    let Some(origin) = s.opt_string("cors_allow_origin") else {
+        // A wrong type was reported; absent (or `null`) is the default.
+        return (!s.present("cors_allow_origin")).then(|| "*".into());
+    };
+    let checked = match origin.as_str() {
+        "" => return None,
+        "*" => Ok(()),
+        "null" => Err("write \"\" to send no CORS headers; the origin \"null\" is any sandboxed page or local file, never trust it".to_string()),
+        _ => super::origin::check_origin(&origin),
+    };
+    match checked {
+        Ok(()) => Some(origin),
+        Err(e) => {
+            s.ctx().error(&s.field("cors_allow_origin"), e);
+            None
+        }
+    }
+}
+
+/// `frame_ancestors`: absent or `null` is `["*"]`.
+fn read_frame_ancestors(s: &Section) -> Vec<String> {
+    if !s.present("frame_ancestors") {
+        let _ = s.raw("frame_ancestors");
+        return vec!["*".into()];
+    }
+    let list = s.string_list("frame_ancestors");
+    for (i, source) in list.iter().enumerate() {
+        if let Err(e) = super::origin::check_frame_ancestor(source) {
+            s.ctx().error(&format!("{}[{i}]", s.field("frame_ancestors")), e);
+        }
+    }
+    list
 }
 
 /// Reads the certificate and key now, so `panelcam check` and startup name a wrong file. An

@@ -7,6 +7,7 @@ pub mod duration;
 pub mod edit;
 pub mod global;
 pub mod mqtt;
+pub mod origin;
 pub mod ptz;
 pub mod reader;
 pub mod secret;

@@ -119,6 +119,33 @@ fn spec_camera_reads_every_field() {
 }
 
 #[test]
+fn cors_and_framing_origins_read_as_documented() {
+    let dir = TempDir::new("origins");
+    let read = |server: &str| {
+        load_config(&dir.write("config.json", &format!("{{\"server\": {server}}}"))).map(|(c, _)| c.server)
+    };
+    let s = read("{}").unwrap();
+    assert_eq!(
+        (s.cors_allow_origin.as_deref(), s.frame_ancestors.as_slice()),
+        (Some("*"), ["*".to_string()].as_slice())
+    );
+    let s = read(r#"{"cors_allow_origin": null, "frame_ancestors": null}"#).unwrap();
+    assert_eq!((s.cors_allow_origin.as_deref(), s.frame_ancestors.len()), (Some("*"), 1), "null is the default");
+    let s = read(r#"{"cors_allow_origin": "", "frame_ancestors": []}"#).unwrap();
+    assert_eq!((s.cors_allow_origin, s.frame_ancestors.len()), (None, 0), "\"\" is no CORS, [] only our own origin");
+    let s = read(r#"{"cors_allow_origin": "https://WinCC.example:8443", "frame_ancestors": ["https://*.example"]}"#)
+        .unwrap();
+    assert_eq!(s.cors_allow_origin.as_deref(), Some("https://WinCC.example:8443"));
+    let problems = read(r#"{"cors_allow_origin": 5, "frame_ancestors": ["*", 7, "http://x/"]}"#).unwrap_err();
+    let fields: Vec<&str> = problems.iter().map(|p| p.field.as_str()).collect();
+    assert_eq!(
+        fields,
+        ["server.cors_allow_origin", "server.frame_ancestors[1]", "server.frame_ancestors[2]"],
+        "{problems:?}"
+    );
+}
+
+#[test]
 fn minimal_files_get_documented_defaults() {
     let dir = TempDir::new("min");
     let (config, _) = load_config(&dir.write("config.json", "{}")).unwrap();

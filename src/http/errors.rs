@@ -12,6 +12,8 @@ pub fn status_of(e: &StoreError) -> StatusCode {
         StoreError::NotFound(_) => StatusCode::NOT_FOUND,
         StoreError::Conflict(..) => StatusCode::CONFLICT,
         StoreError::Invalid(_) => StatusCode::BAD_REQUEST,
+        StoreError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        StoreError::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
         StoreError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
         StoreError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         StoreError::Database(_) => StatusCode::INTERNAL_SERVER_ERROR,

@@ -65,7 +65,9 @@ pub async fn download(
         .ok_or_else(|| StoreError::NotFound(format!("no export job {id} (finished exports expire)")))?;
     match &job.state {
         JobState::Done => {
-            Ok(serve_file(&job.path, "video/mp4", range_header(req.headers()).as_deref(), Some(&job.file_name())).await)
+            let range = range_header(req.headers());
+            Ok(serve_file(registry.exports.dir(), &job.path, "video/mp4", range.as_deref(), Some(&job.file_name()))
+                .await)
         }
         JobState::Failed(e) => Err(StoreError::Conflict(format!("export job {id} failed: {e}"), None)),
         _ => Err(StoreError::Conflict(

@@ -1,5 +1,6 @@
 //! Serving recordings with byte ranges (206 / 416, `Accept-Ranges`), from files (streamed)
-//! or from bytes already in memory.
+//! or from bytes already in memory. A file from a data directory is served only if it
+//! resolves inside that directory (`store::confine`).
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use tokio::io::AsyncSeekExt;
 use super::body::Body;
 use super::range::{ByteRange, parse_range};
 use super::response::{self, Resp};
+use crate::store::confine::open_within;
 
 pub fn range_header(headers: &HeaderMap) -> Option<String> {
     headers.get(hyper::header::RANGE).and_then(|v| v.to_str().ok()).map(str::to_string)
@@ -43,13 +45,31 @@ fn unsatisfiable(len: u64) -> Resp {
     r
 }
 
-/// Streams a file, whole or the requested range.
-pub async fn serve_file(path: &Path, content_type: &'static str, range: Option<&str>, download: Option<&str>) -> Resp {
-    let mut file = match tokio::fs::File::open(path).await {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return response::not_found("recording file not found"),
-        Err(e) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot open recording: {e}")),
-    };
+/// Streams a file of data directory `dir`, whole or the requested range; a file that is not
+/// inside `dir` once symlinks are resolved is not found.
+pub async fn serve_file(
+    dir: &Path,
+    path: &Path,
+    content_type: &'static str,
+    range: Option<&str>,
+    download: Option<&str>,
+) -> Resp {
+    let (dir, path) = (dir.to_path_buf(), path.to_path_buf());
+    let opened = tokio::task::spawn_blocking(move || open_within(&dir, &path)).await.map_err(std::io::Error::other);
+    match opened.and_then(|r| r) {
+        Ok(f) => serve_open_file(tokio::fs::File::from_std(f), content_type, range, download).await,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => response::not_found("recording file not found"),
+        Err(e) => response::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot open recording: {e}")),
+    }
+}
+
+/// Streams a file already opened (one the configuration names, like hls.js).
+pub async fn serve_open_file(
+    mut file: tokio::fs::File,
+    content_type: &'static str,
+    range: Option<&str>,
+    download: Option<&str>,
+) -> Resp {
     let len = match file.metadata().await {
         Ok(m) => m.len(),
         Err(e) => return response::error(StatusCode::INTERNAL_SERVER_ERROR, &format!("cannot read recording: {e}")),

@@ -11,11 +11,11 @@ use hyper::{Method, Request, StatusCode};
 use tracing::warn;
 
 use super::auth::{Denied, Grant, Lockouts, Presented, authorize};
-use super::pages::pages;
+use super::pages::{Page, pages};
 use super::response::{self, Resp};
 use super::route::{CameraRoute, Role, Route, RouteError};
 use super::upgrade;
-use super::{Peer, control, cors};
+use super::{Peer, control, cors, security};
 use crate::camera::Camera;
 use crate::camera::stats::ClientGuard;
 use crate::live::{control::serve_control, stream::serve_live};
@@ -29,11 +29,12 @@ pub async fn handle(
 ) -> Result<Resp, Infallible> {
     let allow_origin = registry.config.server.cors_allow_origin.clone();
     let mut resp = if req.method() == Method::OPTIONS {
-        cors::preflight(allow_origin.as_deref())
+        cors::preflight(allow_origin.as_deref(), req.headers())
     } else {
         route(&registry, &lockouts, &mut req).await
     };
-    cors::apply(allow_origin.as_deref(), resp.headers_mut());
+    cors::apply(allow_origin.as_deref(), req.headers(), resp.headers_mut());
+    security::apply_common(resp.headers_mut());
     Ok(resp)
 }
 
@@ -102,8 +103,8 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
     };
     match (route, camera) {
         (Route::Root, _) => response::redirect("dashboard"),
-        (Route::Dashboard, _) => response::html(pages().dashboard.clone()),
-        (Route::AdminPage, _) => response::html(pages().admin.clone()),
+        (Route::Dashboard, _) => html_page(registry, &pages().dashboard),
+        (Route::AdminPage, _) => html_page(registry, &pages().admin),
         (Route::ApiStatus, _) => response::success(crate::registry::report::status(registry)),
         (Route::ApiCameras, _) => response::success(crate::registry::report::cameras(registry)),
         (Route::Metrics, _) => response::prometheus(super::metrics::render(registry)),
@@ -112,6 +113,13 @@ async fn route(registry: &Arc<Registry>, lockouts: &Lockouts, req: &mut Request<
         (Route::Camera(_, page), Some(camera)) => camera_route(registry, camera, page, grant, req).await,
         (Route::Camera(name, _), None) => response::not_found(&format!("no camera at /{name}")),
     }
+}
+
+/// A page with its Content-Security-Policy, framing as configured.
+fn html_page(registry: &Registry, page: &Page) -> Resp {
+    let mut r = response::html(page.html.clone());
+    security::apply_page(r.headers_mut(), &page.policy, &registry.config.server.frame_ancestors);
+    r
 }
 
 /// Answers a refused request: logged with the client's address and the path (never a
@@ -176,9 +184,9 @@ async fn camera_route(
         (CameraRoute::Live, false) => {
             response::error(StatusCode::UPGRADE_REQUIRED, "connect to this URL with a WebSocket")
         }
-        (CameraRoute::Index | CameraRoute::Test, false) => response::html(pages().test.clone()),
-        (CameraRoute::Stream, false) => response::html(pages().stream.clone()),
-        (CameraRoute::ControlPage, false) => response::html(pages().control.clone()),
+        (CameraRoute::Index | CameraRoute::Test, false) => html_page(registry, &pages().test),
+        (CameraRoute::Stream, false) => html_page(registry, &pages().stream),
+        (CameraRoute::ControlPage, false) => html_page(registry, &pages().control),
         (CameraRoute::Snapshot, _) => match camera.bus.latest() {
             Some(frame) => response::jpeg(frame.jpeg),
             None => response::error(
@@ -204,9 +212,11 @@ async fn asset(registry: &Registry, file: &str) -> Resp {
         Some(p) => vec![p.clone()],
         None => vec!["web/vendor/hls.min.js".into(), "/usr/share/panelcam/hls.min.js".into()],
     };
+    // The one name and its places are fixed by the configuration, not the request, so a
+    // packaged hls.js may be a symlink into the system's JavaScript libraries.
     for path in candidates {
-        if tokio::fs::metadata(&path).await.is_ok() {
-            let mut r = super::files::serve_file(&path, "application/javascript", None, None).await;
+        if let Ok(file) = tokio::fs::File::open(&path).await {
+            let mut r = super::files::serve_open_file(file, "application/javascript", None, None).await;
             r.headers_mut().insert(hyper::header::CACHE_CONTROL, HeaderValue::from_static("max-age=86400"));
             return r;
         }

@@ -22,6 +22,7 @@ pub mod range;
 pub mod redirect;
 pub mod response;
 pub mod route;
+pub mod security;
 pub mod upgrade;
 pub mod video;
 
@@ -44,6 +45,9 @@ use crate::tls::server::ServerTls;
 /// A client gets this long to send a request's headers (also the first one on a new
 /// connection), so idle and slow connections cannot hold a slot for long.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(15);
+/// A request body (a few KiB of JSON at most) must have arrived this long after its headers,
+/// so a client cannot hold a connection by sending its body slowly either.
+pub const BODY_READ_TIMEOUT: Duration = Duration::from_secs(15);
 /// A TLS client gets this long for its handshake; a real one needs a few milliseconds.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -1,14 +1,18 @@
 //! Typed request parameters: ids, times and time ranges from query strings, each a pure
 //! function returning what was wrong (named after the parameter) instead of panicking.
 
-use http_body_util::{BodyExt, Limited};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::Request;
 use hyper::body::Incoming;
+use hyper::header::{CONTENT_LENGTH, EXPECT};
 use serde_json::Value;
 
 use crate::store::StoreError;
 use crate::util::{MAX_TIME_MS, MIN_TIME_MS, iso_ms, parse_time};
 
+use super::BODY_READ_TIMEOUT;
 use super::query::query_param;
 
 pub fn parse_id(raw: &str) -> Result<i64, StoreError> {
@@ -36,17 +40,58 @@ pub fn time_param(query: &str, key: &str) -> Result<Option<i64>, StoreError> {
     }
 }
 
-/// Reads a small JSON body; `None` when there is none.
+/// After refusing a body as too large, up to this much more of it is read and thrown away
+/// (for at most [`DRAIN_TIME`]), so a client still sending it reads the 413 instead of a reset
+/// connection; a body declared larger than this is not read at all.
+const DRAIN_MAX: u64 = 1 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(2);
+
+/// Reads a small JSON body of at most `max` bytes (the endpoint's limit); `None` when there
+/// is none. A larger body is 413: refused by its declared length before it is read, or once
+/// a chunked body passes the limit. A body that takes longer than `BODY_READ_TIMEOUT` is 408
+/// (slowloris with the body instead of the headers).
 pub async fn read_json(req: &mut Request<Incoming>, max: usize) -> Result<Option<Value>, StoreError> {
-    let body = Limited::new(req.body_mut(), max)
-        .collect()
-        .await
-        .map_err(|_| StoreError::Invalid(format!("request body larger than {max} bytes")))?
-        .to_bytes();
+    let too_large =
+        || StoreError::TooLarge(format!("request body larger than {max} bytes, the most this endpoint takes"));
+    let declared = req.headers().get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
+    if let Some(declared) = declared.filter(|n| *n > max as u64) {
+        // A client waiting for `100 Continue` has sent nothing yet, and reading would ask it to.
+        let waits = req.headers().get(EXPECT).is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+        if declared <= DRAIN_MAX && !waits {
+            drain(req.body_mut()).await;
+        }
+        return Err(too_large());
+    }
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, Limited::new(req.body_mut(), max).collect()).await;
+    let body = match read {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<LengthLimitError>() => {
+            drain(req.body_mut()).await;
+            return Err(too_large());
+        }
+        Ok(Err(e)) => return Err(StoreError::Invalid(format!("the request body could not be read: {e}"))),
+        Err(_) => {
+            let secs = BODY_READ_TIMEOUT.as_secs();
+            return Err(StoreError::TimedOut(format!("the request body did not arrive within {secs} s")));
+        }
+    };
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
     serde_json::from_slice(&body).map(Some).map_err(|e| StoreError::Invalid(format!("request body is not JSON: {e}")))
+}
+
+/// Reads and discards what arrives of a refused body, up to [`DRAIN_MAX`] bytes and
+/// [`DRAIN_TIME`] (nginx's lingering close, in small).
+async fn drain(body: &mut Incoming) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIME;
+    let mut left = DRAIN_MAX;
+    while left > 0 {
+        match tokio::time::timeout_at(deadline, body.frame()).await {
+            Ok(Some(Ok(frame))) => left = left.saturating_sub(frame.data_ref().map_or(0, |d| d.len() as u64)),
+            _ => return,
+        }
+    }
 }
 
 /// A time range `[from, to]` with `from <= to`, both between 1970 and 9999 (so its length

@@ -9,6 +9,7 @@ use hyper::{Request, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use super::errors::store_error;
 use super::params::read_json;
 use super::response::{self, Resp};
 use super::route::ControlRoute;
@@ -21,20 +22,30 @@ const MAX_BODY: usize = 4 << 10;
 pub async fn handle(camera: &Arc<Camera>, route: ControlRoute<'_>, req: &mut Request<Incoming>) -> Resp {
     let config = camera.config().ptz.clone();
     let ptz = &camera.ptz;
+    // The body is read first, so one too large is a 413 like everywhere else.
+    let json = match route {
+        ControlRoute::PtzMove | ControlRoute::PtzGotoPreset | ControlRoute::PtzSetPreset => {
+            match read_json(req, MAX_BODY).await {
+                Ok(v) => v,
+                Err(e) => return store_error(e),
+            }
+        }
+        _ => None,
+    };
     let result: Result<Value, PtzError> = match route {
-        ControlRoute::PtzMove => match body::<MoveRequest>(req).await {
+        ControlRoute::PtzMove => match body::<MoveRequest>(json) {
             Ok(m) => ptz.continuous_move(&config, &m).await.map(|()| json!({"message": "Moving"})),
             Err(e) => Err(e),
         },
         ControlRoute::PtzStop => ptz.stop(&config).await.map(|()| json!({"message": "Stopped"})),
-        ControlRoute::PtzGotoPreset => match body::<GotoRequest>(req).await {
+        ControlRoute::PtzGotoPreset => match body::<GotoRequest>(json) {
             Ok(g) => ptz
                 .goto_preset(&config, &g)
                 .await
                 .map(|token| json!({"message": "Moving to preset", "preset_token": token})),
             Err(e) => Err(e),
         },
-        ControlRoute::PtzSetPreset => match body::<SetPresetRequest>(req).await {
+        ControlRoute::PtzSetPreset => match body::<SetPresetRequest>(json) {
             Ok(s) => ptz.set_preset(&config, &s).await.map(|token| json!({"preset_token": token})),
             Err(e) => Err(e),
         },
@@ -71,8 +82,7 @@ pub fn status(e: &PtzError) -> StatusCode {
 }
 
 /// A JSON object body as `T`; an empty body is `{}` (the checks then name what is missing).
-async fn body<T: DeserializeOwned + Default>(req: &mut Request<Incoming>) -> Result<T, PtzError> {
-    let value = read_json(req, MAX_BODY).await.map_err(|e| PtzError::Invalid(e.message().to_string()))?;
+fn body<T: DeserializeOwned + Default>(value: Option<Value>) -> Result<T, PtzError> {
     match value {
         None => Ok(T::default()),
         Some(v @ Value::Object(_)) => {

@@ -54,6 +54,7 @@ fn redirect(req: &Request<Incoming>, fallback_host: &str, https_port: u16) -> Re
         headers.insert(LOCATION, v);
     }
     headers.insert(CONTENT_TYPE, hyper::header::HeaderValue::from_static("text/plain"));
+    super::security::apply_common(headers);
     resp
 }
 

@@ -16,6 +16,7 @@ use super::response::{self, Resp};
 use crate::camera::Camera;
 use crate::registry::housekeeping::kept;
 use crate::store::StoreError;
+use crate::store::confine::read_within;
 use crate::store::segment::is_safe_name;
 use crate::store::video::Mp4Source;
 use crate::util::iso_ms;
@@ -184,7 +185,7 @@ async fn serve_mp4(video: &VideoCamera, name: &str, range: Option<&str>, downloa
     let source =
         video.store.mp4_source(name).await?.ok_or_else(|| StoreError::NotFound(format!("no MP4 segment {name}")))?;
     Ok(match source {
-        Mp4Source::File(path) => serve_file(&path, "video/mp4", range, as_download).await,
+        Mp4Source::File { path, dir } => serve_file(&dir, &path, "video/mp4", range, as_download).await,
         Mp4Source::LocalBlob { size, .. } | Mp4Source::Central { size, .. } => {
             let source = Arc::new(source);
             serve_chunked(size, "video/mp4", range, as_download, move |offset, len| {
@@ -224,6 +225,9 @@ pub async fn spans(camera: &Camera, query: &str) -> Result<Resp, StoreError> {
     Ok(response::success(json!({"spans": list})))
 }
 
+/// The playlist FFmpeg keeps rewriting in the spool (`camera::argv`).
+const LIVE_PLAYLIST: &str = "live.m3u8";
+
 /// Live HLS from the spool: FFmpeg's rolling playlist and its files.
 pub async fn live_hls(camera: &Camera, file: &str) -> Resp {
     let Some(video) = &camera.video else {
@@ -245,17 +249,23 @@ pub async fn live_hls(camera: &Camera, file: &str) -> Resp {
     if content_type.starts_with("application") {
         // FFmpeg rewrites the playlist in place; an empty read is a rewrite in progress.
         for _ in 0..5 {
-            match tokio::fs::read(&path).await {
+            let (spool, path) = (video.spool.clone(), path.clone());
+            let read = tokio::task::spawn_blocking(move || read_within(&spool, &path)).await;
+            match read.unwrap_or_else(|e| Err(std::io::Error::other(e))) {
                 Ok(data) if !data.is_empty() => {
                     let mut r = response::with_type(StatusCode::OK, content_type, data);
                     r.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
                     return r;
                 }
                 Ok(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+                // Only FFmpeg's own playlist is worth waiting for.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound && file != LIVE_PLAYLIST => {
+                    return response::not_found("no such HLS playlist");
+                }
                 Err(_) => break,
             }
         }
         return response::error(StatusCode::SERVICE_UNAVAILABLE, "live HLS is starting; no segment yet");
     }
-    serve_file(&path, content_type, None, None).await
+    serve_file(&video.spool, &path, content_type, None, None).await
 }

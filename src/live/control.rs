@@ -99,6 +99,8 @@ fn store_err(e: StoreError) -> Reply {
         StoreError::NotFound(_) => 404,
         StoreError::Conflict(..) => 409,
         StoreError::Invalid(_) => 400,
+        StoreError::TooLarge(_) => 413,
+        StoreError::TimedOut(_) => 408,
         StoreError::Busy(_) => 429,
         StoreError::Unavailable(_) => 503,
         StoreError::Database(_) => 500,

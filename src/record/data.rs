@@ -145,9 +145,10 @@ pub fn scan(file: &File, from: u64, max_len: u32) -> io::Result<(Vec<Found>, u64
     Ok((found, at))
 }
 
-/// The JPEG of the record at `offset` (its header is checked).
-pub fn read_frame(path: &Path, offset: u64, len: u32) -> io::Result<Vec<u8>> {
-    let mut f = File::open(path)?;
+/// The JPEG of the record at `offset` of data file `file_id` in `dir` (its header is checked;
+/// a data file that resolves outside `dir` is not found, see `store::confine`).
+pub fn read_frame(dir: &Path, file_id: i64, offset: u64, len: u32) -> io::Result<Vec<u8>> {
+    let mut f = crate::store::confine::open_within(dir, &file_path(dir, file_id))?;
     let mut buf = vec![0u8; HEADER + len as usize];
     std::io::Seek::seek(&mut f, io::SeekFrom::Start(offset))?;
     f.read_exact(&mut buf)?;
@@ -210,8 +211,16 @@ mod tests {
         let (found, end) = scan(&f, 0, 1 << 20).unwrap();
         assert_eq!(found.iter().map(|r| r.header.ts_ms).collect::<Vec<_>>(), vec![1000, 1100]);
         assert_eq!(end, whole);
-        assert_eq!(read_frame(&path, found[1].offset, 700).unwrap(), vec![2; 700]);
-        assert!(read_frame(&path, found[1].offset, 701).is_err());
+        assert_eq!(read_frame(&dir, 1, found[1].offset, 700).unwrap(), vec![2; 700]);
+        assert!(read_frame(&dir, 1, found[1].offset, 701).is_err());
+        // A data file that is a symlink out of the directory is not there, even when what it
+        // points to holds valid records.
+        let outside = dir.with_extension("outside");
+        std::fs::copy(&path, &outside).unwrap();
+        std::os::unix::fs::symlink(&outside, file_path(&dir, 2)).unwrap();
+        let e = read_frame(&dir, 2, found[1].offset, 700).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let _ = std::fs::remove_file(&outside);
         let _ = std::fs::remove_dir_all(&dir);
     }
 

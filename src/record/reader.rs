@@ -214,7 +214,7 @@ fn find_before(c: &Connection, v: &View, before: i64, since: i64) -> Result<Opti
 
 fn load(c: &Connection, v: &View, loc: Loc) -> Result<(i64, Bytes), StoreError> {
     match loc {
-        Loc::Data(f) => match data::read_frame(&data::file_path(&v.dir, f.file_id), f.offset, f.len) {
+        Loc::Data(f) => match data::read_frame(&v.dir, f.file_id, f.offset, f.len) {
             Ok(jpeg) => Ok((f.ts_ms, Bytes::from(jpeg))),
             // Deleted between the index lookup and the read (retention, a session delete).
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound(format!(

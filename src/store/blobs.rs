@@ -13,10 +13,11 @@
 //! one (each fsync is an extra journal commit on the flash): after a power cut, the newest
 //! rows are checked against their files at the next start.
 
-use std::fs::File;
 use std::io::{self, Read};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+
+use super::confine::open_within;
 
 pub struct Blobs {
     root: PathBuf,
@@ -89,7 +90,7 @@ impl Blobs {
     /// The bytes of `rel`, which must be `size` long (a file a power cut shortened is missing).
     pub fn read(&self, rel: &str, size: u64) -> io::Result<Vec<u8>> {
         let path = self.path(rel).ok_or_else(|| io::Error::other(format!("not a segment name: {rel:?}")))?;
-        let mut f = File::open(path)?;
+        let mut f = open_within(&self.root, &path)?;
         if f.metadata()?.len() != size {
             return Err(io::Error::new(io::ErrorKind::NotFound, "segment file incomplete"));
         }
@@ -101,7 +102,7 @@ impl Blobs {
     /// `len` bytes from `offset` of `rel`.
     pub fn read_range(&self, rel: &str, offset: u64, len: usize) -> io::Result<Vec<u8>> {
         let path = self.path(rel).ok_or_else(|| io::Error::other(format!("not a segment name: {rel:?}")))?;
-        let f = File::open(path)?;
+        let f = open_within(&self.root, &path)?;
         let mut buf = vec![0u8; len];
         let mut filled = 0;
         while filled < len {

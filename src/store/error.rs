@@ -14,6 +14,10 @@ pub enum StoreError {
     Conflict(String, Option<Value>),
     /// The request itself is unusable (a malformed or out-of-range parameter).
     Invalid(String),
+    /// The request is larger than what it may carry (a body beyond the endpoint's limit).
+    TooLarge(String),
+    /// The request did not arrive in time (a body sent too slowly).
+    TimedOut(String),
     /// Too much at once (export jobs); try again later.
     Busy(String),
     /// The store is shutting down, its writer is gone, or a remote database is unreachable.
@@ -28,6 +32,8 @@ impl StoreError {
             StoreError::NotFound(m)
             | StoreError::Conflict(m, _)
             | StoreError::Invalid(m)
+            | StoreError::TooLarge(m)
+            | StoreError::TimedOut(m)
             | StoreError::Busy(m)
             | StoreError::Unavailable(m)
             | StoreError::Database(m) => m,

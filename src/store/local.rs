@@ -51,6 +51,11 @@ pub struct LocalIndex {
 }
 
 impl LocalIndex {
+    /// `<database_path>/<camera>`: the index, and every file of this camera's video.
+    pub fn dir(&self) -> &Path {
+        self.path.parent().unwrap_or(Path::new("."))
+    }
+
     pub fn open(path: &Path) -> Result<Arc<LocalIndex>, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)

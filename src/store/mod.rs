@@ -4,6 +4,7 @@
 //! `http`, never here.
 
 pub mod blobs;
+pub mod confine;
 pub mod error;
 pub mod local;
 pub mod outbox;

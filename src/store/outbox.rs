@@ -237,6 +237,11 @@ impl Outbox {
         self.dir.join(id.to_string())
     }
 
+    /// The directory of the items' files (served files must resolve inside it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn load_counters(&self) -> Result<(), StoreError> {
         let c = self.lock();
         let mut stmt = c.prepare("SELECT key, value FROM counters")?;

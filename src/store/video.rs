@@ -24,6 +24,14 @@ fn pg_err(e: PgError) -> StoreError {
     }
 }
 
+/// An outbox item's bytes, only from inside the outbox (see `store::confine`).
+async fn read_item(outbox: &Arc<Outbox>, id: i64) -> std::io::Result<Vec<u8>> {
+    let (dir, file) = (outbox.dir().to_path_buf(), outbox.file(id));
+    tokio::task::spawn_blocking(move || super::confine::read_within(&dir, &file))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 fn item_hls(i: &Item) -> HlsMeta {
     HlsMeta {
         start_ms: i.start_ms,
@@ -47,8 +55,9 @@ fn item_mp4(i: &Item) -> Mp4Meta {
 
 /// Where the bytes of one MP4 segment are.
 pub enum Mp4Source {
-    /// A file on the panel (filesystem storage, or waiting in the outbox).
-    File(PathBuf),
+    /// A file on the panel (filesystem storage, or waiting in the outbox), which must resolve
+    /// inside `dir` (see `store::confine`).
+    File { path: PathBuf, dir: PathBuf },
     /// A blob in the camera's `segments.db`.
     LocalBlob { local: Arc<LocalIndex>, start_ms: i64, size: u64 },
     /// A row in the central PostgreSQL.
@@ -59,7 +68,7 @@ impl Mp4Source {
     /// `len` bytes from `offset` of a database-held segment (files are streamed by `http`).
     pub async fn read(&self, offset: u64, len: u64) -> Result<Bytes, StoreError> {
         match self {
-            Mp4Source::File(_) => Err(StoreError::Invalid("files are streamed, not read in ranges".into())),
+            Mp4Source::File { .. } => Err(StoreError::Invalid("files are streamed, not read in ranges".into())),
             Mp4Source::LocalBlob { local, start_ms, .. } => {
                 let start_ms = *start_ms;
                 local.run(move |l| l.mp4_blob_range(start_ms, offset, len as usize)).await
@@ -135,7 +144,7 @@ impl VideoStore {
         if let Some((central, outbox)) = &self.central {
             let pending = self.pending(Kind::Hls, start_ms, start_ms).await?;
             if let Some(item) = pending.into_iter().find(|i| i.start_ms == start_ms)
-                && let Ok(data) = tokio::fs::read(outbox.file(item.id)).await
+                && let Ok(data) = read_item(outbox, item.id).await
             {
                 return Ok(Some(Bytes::from(data)));
             }
@@ -155,7 +164,7 @@ impl VideoStore {
             let s = sha.clone();
             let pending = self.blocking(move |ob, camera| ob.pending_init(camera, &s)).await?;
             if let Some(item) = pending
-                && let Ok(data) = tokio::fs::read(outbox.file(item.id)).await
+                && let Ok(data) = read_item(outbox, item.id).await
             {
                 return Ok(Some(Bytes::from(data)));
             }
@@ -203,7 +212,7 @@ impl VideoStore {
             let n = name.to_string();
             if let Some(meta) = local.run(move |l| l.mp4(&n)).await? {
                 return Ok(Some(match meta.path {
-                    Some(path) => Mp4Source::File(path),
+                    Some(path) => Mp4Source::File { path, dir: local.dir().to_path_buf() },
                     None => {
                         Mp4Source::LocalBlob { local: local.clone(), start_ms: meta.start_ms, size: meta.size as u64 }
                     }
@@ -213,7 +222,7 @@ impl VideoStore {
         if let Some((central, outbox)) = &self.central {
             let n = name.to_string();
             if let Some(item) = self.blocking(move |ob, camera| ob.pending_named(camera, &n)).await? {
-                return Ok(Some(Mp4Source::File(outbox.file(item.id))));
+                return Ok(Some(Mp4Source::File { path: outbox.file(item.id), dir: outbox.dir().to_path_buf() }));
             }
             let guard = central.client(&self.camera, false).await.map_err(pg_err)?;
             let c = guard.as_ref().ok_or_else(|| StoreError::Unavailable("no PostgreSQL connection".into()))?;

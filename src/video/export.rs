@@ -105,6 +105,11 @@ impl Exports {
         })
     }
 
+    /// Where finished exports are (a download must resolve inside it).
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
     fn jobs(&self) -> std::sync::MutexGuard<'_, BTreeMap<u64, Job>> {
         self.jobs.lock().unwrap_or_else(|e| e.into_inner())
     }

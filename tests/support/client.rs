@@ -91,7 +91,9 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     if let Some(b) = body {
         bytes.extend_from_slice(b);
     }
-    s.write_all(&bytes).await.map_err(|e| e.to_string())?;
+    // A server may answer before the body is all sent (413) and close: like browsers and
+    // curl, read what it said before calling the write failure an error.
+    let written = s.write_all(&bytes).await;
     let mut raw = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(30), s.read_to_end(&mut raw))
         .await
@@ -100,9 +102,9 @@ async fn exchange<S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin>(
     if let Err(e) = read
         && (raw.is_empty() || e.kind() != std::io::ErrorKind::UnexpectedEof)
     {
-        return Err(e.to_string());
+        return Err(written.err().map_or(e.to_string(), |w| format!("{w} (then reading: {e})")));
     }
-    parse_response(&raw)
+    parse_response(&raw).map_err(|e| written.err().map_or(e.clone(), |w| format!("{w} ({e})")))
 }
 
 fn parse_response(raw: &[u8]) -> Result<HttpResponse, String> {

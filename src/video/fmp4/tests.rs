@@ -135,3 +135,92 @@ proptest! {
         let _ = append_fragments(&data, &mut base, &mut Vec::new());
     }
 }
+
+/// A box of any kind and size field around any body: what a broken or hostile file holds.
+fn hostile_box(kinds: &'static [[u8; 4]]) -> impl Strategy<Value = Vec<u8>> {
+    (
+        prop_oneof![Just(None), any::<u32>().prop_map(Some), (0u32..40).prop_map(Some)],
+        prop_oneof![prop::sample::select(kinds), any::<[u8; 4]>()],
+        prop::collection::vec(any::<u8>(), 0..48),
+    )
+        .prop_map(|(size, kind, body)| match size {
+            // `None`: the size is right, so the parser looks inside.
+            None => bx(&kind, &body),
+            Some(size) => [size.to_be_bytes().as_slice(), &kind, &body].concat(),
+        })
+}
+
+const FRAGMENT_KINDS: &[[u8; 4]] = &[*b"traf", *b"tfdt", *b"tfhd", *b"trun", *b"mfhd"];
+
+proptest! {
+    // Each well under a second in a debug build.
+    #![proptest_config(ProptestConfig { cases: 2048, ..ProptestConfig::default() })]
+
+    /// Well-formed moofs with hostile insides: a `traf` whose children lie about their sizes,
+    /// a `tfdt` too short for its version, boxes nested where none belong.
+    #[test]
+    fn hostile_boxes_inside_a_moof_never_panic(
+        trafs in prop::collection::vec(prop::collection::vec(hostile_box(FRAGMENT_KINDS), 0..5), 0..3),
+        loose in prop::collection::vec(hostile_box(FRAGMENT_KINDS), 0..3),
+        version in prop_oneof![Just(0u8), Just(1u8), any::<u8>()],
+        time in any::<u64>(),
+    ) {
+        let mut children: Vec<u8> = loose.concat();
+        for inner in &trafs {
+            children.extend(bx(b"traf", &[tfdt(version, time), inner.concat()].concat()));
+        }
+        let segment = [bx(b"moof", &children), bx(b"mdat", &[1; 16])].concat();
+        let mut out = Vec::new();
+        let mut base = None;
+        if append_fragments(&segment, &mut base, &mut out).is_ok() {
+            // What was accepted still parses as whole boxes.
+            prop_assert!(top_level(&out).is_ok());
+        }
+        let mut moof = bx(b"moof", &children);
+        let _ = rewrite_tfdt(&mut moof, Some(time / 2));
+        prop_assert!(repairable_length(&segment) <= segment.len());
+    }
+
+    /// Any segments of fragments with increasing decode times become one file starting at
+    /// time 0 with every fragment kept, in both `tfdt` versions.
+    #[test]
+    fn well_formed_segments_are_joined_starting_at_zero(
+        version in 0u8..2,
+        first in 0u64..u64::from(u32::MAX / 2),
+        steps in prop::collection::vec(prop::collection::vec(1u64..100_000, 1..4), 1..4),
+    ) {
+        let mut t = first;
+        let mut times = Vec::new();
+        let mut out = bx(b"ftyp", b"iso5");
+        let mut base = None;
+        for seg_steps in &steps {
+            let seg_times: Vec<u64> = seg_steps.iter().map(|s| { let now = t; t += s; now }).collect();
+            times.extend(&seg_times);
+            append_fragments(&segment(version, &seg_times), &mut base, &mut out).unwrap();
+        }
+        prop_assert_eq!(base, Some(first));
+        let expected: Vec<u64> = times.iter().map(|x| x - first).collect();
+        prop_assert_eq!(tfdt_times(&out), expected);
+    }
+
+    /// A file cut anywhere (a power cut while writing) is repaired to a prefix of whole
+    /// boxes that ends after a complete fragment or the init segment.
+    #[test]
+    fn a_file_cut_anywhere_is_repaired_to_whole_boxes(
+        fragments in 0usize..4,
+        cut_at in any::<prop::sample::Index>(),
+    ) {
+        let init = [bx(b"ftyp", b"iso5"), bx(b"moov", &[0; 40])].concat();
+        let mut file = init.clone();
+        for i in 0..fragments {
+            file.extend(moof(1, i as u64 * 1000));
+            file.extend(bx(b"mdat", &[2; 30]));
+        }
+        let cut = cut_at.index(file.len() + 1);
+        let n = repairable_length(&file[..cut]);
+        prop_assert!(n <= cut);
+        prop_assert!(n == 0 || n >= init.len());
+        let kept = top_level(&file[..n]).unwrap();
+        prop_assert!(kept.last().is_none_or(|b| &b.kind == b"mdat" || &b.kind == b"moov"));
+    }
+}
