@@ -1,10 +1,10 @@
 //! Scenario `tls` (issue 10): what HTTPS/WSS costs, against the same over plain WS.
 //!
 //! 1. New viewers: sequential connections to `/cam/live` (at least 200 and `BENCH_SECONDS` / 6
-//!    per variant), alternating between a plain panelcam
-//!    and one with `server.tls` on (an ECDSA P-256 leaf from a throw-away CA, rcgen's default
-//!    key; and an RSA 2048 leaf if `openssl` is there to make the key, which ring cannot), so a
-//!    neighbour's load falls on every variant alike. Each connection is timed to the end of the
+//!    per variant), alternating between a plain panelcam and ones with `server.tls` on (an
+//!    ECDSA P-256 leaf from a throw-away CA, rcgen's default key; and an RSA 2048 leaf if
+//!    `openssl` is there to make the key, which ring cannot), so a neighbour's load falls on
+//!    every variant alike. Each connection is timed to the end of the
 //!    TCP + TLS handshake, to the `101` and to the first frame (panelcam sends the latest one
 //!    at once), then dropped. The client never resumes a session: every viewer pays the full
 //!    handshake, as a new browser does. panelcam's CPU per new viewer is its utime + stime over
