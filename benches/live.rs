@@ -35,6 +35,8 @@ mod server_latency;
 mod stall;
 #[path = "live/stop_under_load.rs"]
 mod stop_under_load;
+#[path = "live/tls.rs"]
+mod tls;
 
 use std::process::ExitCode;
 
@@ -49,6 +51,7 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("ffmpeg-stall", "FFmpeg paused 90 ms every 0.6 s: does the preview survive? (robustness)", false),
     ("cold-start", "exec of a fresh panelcam -> first JPEG at a live WebSocket, 10 starts", true),
     ("stop-under-load", "SIGTERM with 4 cameras recording and 50 viewers -> exit, 5 rounds (~2 min)", false),
+    ("tls", "WSS vs WS: new-viewer handshake time and CPU; 50 viewers' latency and CPU (~2 min)", false),
 ];
 
 async fn run(name: &str) {
@@ -62,6 +65,7 @@ async fn run(name: &str) {
         "ffmpeg-stall" => stall::ffmpeg_stall().await,
         "cold-start" => cold_start::cold_start().await,
         "stop-under-load" => stop_under_load::stop_under_load().await,
+        "tls" => tls::tls().await,
         _ => unreachable!("checked against SCENARIOS"),
     }
 }
@@ -90,7 +94,7 @@ fn main() -> ExitCode {
             std::thread::available_parallelism().map_or(0, |n| n.get()),
             common::loadavg()
         );
-        let fake_ffmpeg = name == "server-latency";
+        let fake_ffmpeg = matches!(name, "server-latency" | "tls");
         if fake_ffmpeg {
             // SAFETY: no other thread exists here (each scenario's runtime is dropped before
             // the next starts); panelcam inherits the variable when the scenario spawns it.

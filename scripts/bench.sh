@@ -10,7 +10,10 @@
 #   BENCH_SECONDS=10 scripts/bench.sh         shorter measuring times (default 30)
 #
 # Scenarios of `live`: latency, server-latency, cpu, rss, first-picture, cold-start; by name:
-# ffmpeg-options, ffmpeg-stall, stop-under-load (~3 min).
+# ffmpeg-options, ffmpeg-stall, stop-under-load (~3 min), tls (WSS against WS: new-viewer
+# handshake time and CPU, 50 viewers' latency and CPU; ~2 min, BENCH_TLS_SUITE=CHACHA20 to
+# offer only that cipher suite):
+#   scripts/bench.sh live tls
 # Experiment knobs (see benches/live/*.rs): BENCH_CONFIG, BENCH_CAMERA_ARGS, BENCH_CAMERA_FFMPEG,
 # BENCH_CAMERA_EXTRA, BENCH_VARIANTS, BENCH_EXTRA_INPUT, BENCH_EXTRA_OUTPUT.
 # RSS with every issue-9 feature on (MQTT with a picture per frame, frame storage, metrics):
@@ -21,7 +24,7 @@
 # PANELCAM_RUNNER=<command> in front of it (e.g. qemu-aarch64-static for the aarch64 musl build;
 # FFmpeg stays the host's):
 #   PANELCAM_BIN=target/aarch64-unknown-linux-musl/release/panelcam \
-#     PANELCAM_RUNNER=qemu-aarch64-static scripts/bench.sh live cold-start
+#     PANELCAM_RUNNER=qemu-aarch64-static scripts/bench.sh live cold-start,tls
 # Scenarios of `framestore` (~8 min): ingest, writer-cpu, seek, retention, replay; by name:
 # flash (bytes written to storage per byte recorded, ~6 min); its knobs
 # (see benches/framestore.rs): BENCH_DIR (default /var/tmp/panelcam-bench, keeps ~3 GB of cached

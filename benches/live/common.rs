@@ -127,6 +127,7 @@ pub fn bench_config_note() -> String {
         "BENCH_CAMERA_ARGS",
         "PANELCAM_BIN",
         "PANELCAM_RUNNER",
+        "BENCH_TLS_SUITE",
     ]
     .iter()
     .filter_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()).map(|v| format!("  {k}={v}")))
@@ -134,14 +135,25 @@ pub fn bench_config_note() -> String {
 }
 
 pub async fn start_panelcam(cameras: &[(&str, Value)]) -> Panelcam {
+    start_panelcam_with(cameras, json!({}), None).await
+}
+
+/// [`start_panelcam`] with `config` merged into config.json before `BENCH_CONFIG`, reached over
+/// TLS with `client_tls` if given (then `config` must switch `server.tls` on).
+pub async fn start_panelcam_with(
+    cameras: &[(&str, Value)],
+    config: Value,
+    client_tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+) -> Panelcam {
     let spool = ScratchDir::new("spool");
-    let mut config = json!({"recording": {"spool_path": spool.0}});
+    let mut merged = json!({"recording": {"spool_path": spool.0}});
+    merge(&mut merged, config);
     if let Ok(text) = std::env::var("BENCH_CONFIG")
         && !text.trim().is_empty()
     {
-        merge(&mut config, serde_json::from_str(&text).expect("BENCH_CONFIG must be a JSON object"));
+        merge(&mut merged, serde_json::from_str(&text).expect("BENCH_CONFIG must be a JSON object"));
     }
-    let server = Server::start_with(config, cameras, launch()).await;
+    let server = Server::start_with(merged, cameras, Launch { client_tls, ..launch() }).await;
     for (id, _) in cameras {
         server.wait_streaming(id, Duration::from_secs(40)).await;
     }

@@ -38,10 +38,15 @@ impl Ca {
     /// A leaf certificate for `names` (host names or IP addresses), written as
     /// `<file>.pem` and `<file>.key` (PKCS#8) into `dir`.
     pub fn issue(&self, dir: &Path, file: &str, names: &[&str]) -> Pair {
+        self.issue_with_key(dir, file, names, KeyPair::generate().unwrap())
+    }
+
+    /// [`Ca::issue`] for a given key, e.g. an RSA key made by `openssl genpkey` (ring, rcgen's
+    /// backend here, cannot generate RSA keys, only sign with them).
+    pub fn issue_with_key(&self, dir: &Path, file: &str, names: &[&str], key: KeyPair) -> Pair {
         let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
         let mut params = CertificateParams::new(names.clone()).unwrap();
         params.distinguished_name.push(DnType::CommonName, names.first().cloned().unwrap_or_default());
-        let key = KeyPair::generate().unwrap();
         let cert = params.signed_by(&key, &self.issuer).unwrap();
         let pair = Pair { cert_path: dir.join(format!("{file}.pem")), key_path: dir.join(format!("{file}.key")) };
         std::fs::write(&pair.cert_path, cert.pem()).unwrap();
