@@ -383,3 +383,34 @@ async fn oversized_bodies_over_tls_get_413_per_endpoint() {
     assert!(text.starts_with("HTTP/1.1 413"), "{text}");
     assert_eq!(server.status().await["cameras"][0]["restarts"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rsa_keys_in_pkcs1_form_are_read() {
+    // `openssl genrsa -traditional` writes "RSA PRIVATE KEY" (PKCS#1), as older tools and many
+    // plant CAs hand them out.
+    let dir = TempDir::new("https-pkcs1");
+    let (key, cert) = (dir.0.join("rsa.key"), dir.0.join("rsa.crt"));
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    run(&["genrsa", "-traditional", "-out", key.to_str().unwrap(), "2048"]);
+    run(&[
+        "req",
+        "-new",
+        "-x509",
+        "-key",
+        key.to_str().unwrap(),
+        "-out",
+        cert.to_str().unwrap(),
+        "-days",
+        "30",
+        "-subj",
+        "/CN=panel",
+    ]);
+    assert!(std::fs::read_to_string(&key).unwrap().starts_with("-----BEGIN RSA PRIVATE KEY-----"));
+    let pair = Pair { cert_path: cert, key_path: key };
+    dir.write("config.json", &tls_config(&pair, json!({})).to_string());
+    let (code, stdout, stderr) = run_panelcam(&dir.0, &["check", "--config", "config.json"]).await;
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+}
