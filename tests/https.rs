@@ -414,3 +414,24 @@ async fn rsa_keys_in_pkcs1_form_are_read() {
     let (code, stdout, stderr) = run_panelcam(&dir.0, &["check", "--config", "config.json"]).await;
     assert_eq!(code, Some(0), "{stdout}{stderr}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_viewer_cap_holds_over_wss() {
+    let pki = TempDir::new("https-viewers");
+    let ca = Ca::new(&pki.0, "panel");
+    let pair = ca.issue(&pki.0, "server", &["127.0.0.1"]);
+    let mut config = tls_config(&pair, json!({}));
+    merge(&mut config, json!({"server": {"max_viewers_per_camera": 2}}));
+    let launch = Launch { client_tls: Some(ca.client()), ..Default::default() };
+    let server = Server::start_with(config, &[("cam", lavfi_camera())], launch).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let mut viewers = Vec::new();
+    for _ in 0..2 {
+        viewers.push(wss_connect(&ca.client(), server.port, "/cam/live").await.unwrap());
+    }
+    let refused = wss_connect(&ca.client(), server.port, "/cam/live").await.err().unwrap_or_default();
+    assert!(refused.contains("503"), "a third WSS viewer is refused clearly: {refused}");
+    for ws in &mut viewers {
+        assert!(next_binary(ws, Duration::from_secs(10)).await.is_some(), "the two admitted viewers stream");
+    }
+}
