@@ -136,7 +136,13 @@ async fn snapshot_pages_api_and_errors() {
     assert_eq!(missing.json(), json!({"status": "error", "error": "no camera at /nocam", "code": 404}));
     assert_eq!(server.get("/cam/live").await.status, 426, "plain GET on the socket-only URL");
     assert_eq!(server.request("POST", "/api/status", &[], Some(b"{}")).await.status, 405);
-    let preflight = server.request("OPTIONS", "/cam/snapshot", &[("Origin", "http://wincc")], None).await;
+    // A browser's preflight names the method and headers it wants (the default origin is "*").
+    let asks = [
+        ("Origin", "http://wincc"),
+        ("Access-Control-Request-Method", "GET"),
+        ("Access-Control-Request-Headers", "authorization"),
+    ];
+    let preflight = server.request("OPTIONS", "/cam/snapshot", &asks, None).await;
     assert_eq!(preflight.status, 204);
     assert!(preflight.header("access-control-allow-headers").unwrap().contains("Authorization"));
 }

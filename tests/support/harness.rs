@@ -228,7 +228,11 @@ impl Server {
         let dir = TempDir::new("srv");
         let port = free_port();
         // Each test server keeps its recordings and its spool in its own directory.
-        let mut config_with_defaults = json!({"recording": {"database_path": "recordings", "spool_path": "spool"},
+        // The disk guard watches the machine's real disk: without this, a CI machine that is
+        // more than 90 % full would delete the recordings a test is checking. The guard's own
+        // tests set a limit.
+        let mut config_with_defaults = json!({"recording": {"database_path": "recordings", "spool_path": "spool",
+                                                            "disk_max_percent": 100},
                                               "server": {"admin_token": ADMIN_TOKEN}});
         merge(&mut config_with_defaults, config);
         let mut config = config_with_defaults;
