@@ -72,3 +72,10 @@ pub fn nal_units(sample: &[u8]) -> impl Iterator<Item = &[u8]> {
         Some(nal)
     })
 }
+
+pub mod fmp4;
+pub mod hub;
+pub mod recording;
+pub mod router;
+pub mod segmenter;
+pub mod transcoder;
