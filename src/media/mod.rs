@@ -9,6 +9,12 @@
 //!
 //! The types here are what the parts agree on; each part lives in its own file.
 
+pub mod fmp4;
+pub mod segmenter;
+pub mod sps;
+#[cfg(test)]
+mod tests;
+
 use std::time::Instant;
 
 use bytes::Bytes;
