@@ -155,7 +155,7 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtsp::depay::tests::{packetise, sample};
+    use crate::rtsp::tests::{packetise, sample};
 
     fn rtp(p: &Packet) -> Bytes {
         let mut raw = vec![0x80, p.payload_type | if p.marker { 0x80 } else { 0 }];
