@@ -8,7 +8,7 @@ use super::rtp::Packet;
 use crate::media::Codec;
 
 /// A test packetiser: each picture's NAL units become RTP payloads, each NAL unit either
-/// alone, aggregated with its neighbours, or fragmented into pieces of `sizes`.
+/// alone, aggregated with its neighbours, or fragmented, as `choices` (cycled) decide.
 pub fn packetise(codec: Codec, pictures: &[Vec<Vec<u8>>], choices: &[u16]) -> Vec<Packet> {
     let hlen = if codec == Codec::H264 { 1 } else { 2 };
     let mut choice = choices.iter().cycle().copied();
