@@ -7,6 +7,30 @@ encoded as a 64-cell barcode in the top rows of the luma plane (see
 tests/support/barcode.rs for the decoder and the exact layout), so tests can
 measure glass-to-glass latency from any decoded frame.
 
+Misbehaviour of real plant cameras, each off by default (without these
+options the camera serves the same stream as before they existed):
+  --user U --password P [--auth basic|digest|both]
+        RTSP authentication (GstRtspServer's RTSPAuth). A request without valid
+        credentials gets 401 with a WWW-Authenticate challenge per allowed
+        scheme (default: both Basic and Digest).
+  --lossy PERCENT
+        Drops PERCENT % of the RTP packets and delays another PERCENT/2 % by
+        10-40 ms, so they arrive after packets sent later (reordering). A
+        netsim element sits between the payloader and the RTSP server's
+        rtpbin, so this acts on RTP packets, before the transport is chosen:
+        it applies to TCP-interleaved clients too (where real networks would
+        not lose anything).
+  --resize-every SECONDS [--alt-size WxH]
+        Alternates the resolution between --width x --height and --alt-size
+        (default 640x360) every SECONDS, in the same RTSP session. x264 is
+        re-initialised on the new caps, so the switch brings a new SPS/PPS
+        and an IDR frame. Works with --barcode (one painter per size).
+
+Transports: RTP over UDP and over RTSP-interleaved TCP are both offered (the
+server's default). With an IPv4 --bind address the server's UDP sockets are
+bound to that address too (loopback by default), and GstRtspServer sends
+unicast RTP only to the address the RTSP connection came from.
+
 Run with the system interpreter (it has python3-gi):
     /usr/bin/python3 scripts/test-camera.py --barcode --port 8554
 Prints exactly one line "READY rtsp://<bind>:<port><path>" on stdout once
@@ -21,8 +45,8 @@ import time
 import gi
 
 gi.require_version("Gst", "1.0")
-gi.require_version("GstRtspServer", "1.0")
 gi.require_version("GstRtsp", "1.0")
+gi.require_version("GstRtspServer", "1.0")
 from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 Y_WHITE, Y_BLACK, Y_GREY = 235, 16, 128
@@ -98,6 +122,24 @@ class Painter:
             mem[o:o + half] = self.box_v
 
 
+def raw_caps(size, fps):
+    width, height = size
+    return f"video/x-raw,format=I420,width={width},height={height},framerate={fps}/1"
+
+
+class SizeSchedule:
+    """Which of `sizes` is current: each in turn for `every` seconds (0 = the first, always)."""
+
+    def __init__(self, sizes, every):
+        self.sizes, self.every = sizes, every
+        self.start = time.monotonic()
+
+    def index(self):
+        if not self.every:
+            return 0
+        return int((time.monotonic() - self.start) / self.every) % len(self.sizes)
+
+
 class Feeder:
     """Pushes barcode frames into one media's appsrc, paced by the wall clock.
 
@@ -107,10 +149,15 @@ class Feeder:
     the barcode is the wall-clock time of that push. appsrc is configured
     leaky with a 2-buffer queue so frames pushed while the pipeline is not
     yet PLAYING are dropped rather than piling up as stale timestamps.
+
+    With several painters (--resize-every) the size follows `schedule`: new
+    caps are set on appsrc just before the first buffer of the new size;
+    appsrc queues them in order with the buffers, so no frame is sent with
+    the other size's caps.
     """
 
-    def __init__(self, appsrc, painter, fps):
-        self.appsrc, self.painter, self.fps = appsrc, painter, fps
+    def __init__(self, appsrc, painters, schedule, fps):
+        self.appsrc, self.painters, self.schedule, self.fps = appsrc, painters, schedule, fps
         self.stop_event = threading.Event()
         self.thread = threading.Thread(target=self.run, daemon=True)
         self.thread.start()
@@ -120,7 +167,7 @@ class Feeder:
 
     def run(self):
         period = 1.0 / self.fps
-        size = self.painter.size
+        current = 0  # the launch line's caps are the first size
         next_t = time.monotonic()
         n = 0
         while not self.stop_event.is_set():
@@ -132,13 +179,20 @@ class Feeder:
                 # We fell behind (GIL, scheduling): resynchronise instead of
                 # bursting several frames with nearly equal timestamps.
                 next_t = now
-            buf = Gst.Buffer.new_allocate(None, size, None)
+            wanted = self.schedule.index()
+            if wanted != current:
+                current = wanted
+                caps = raw_caps(self.schedule.sizes[current], self.fps)
+                self.appsrc.set_property("caps", Gst.Caps.from_string(caps))
+                log(f"resized to {self.schedule.sizes[current]}")
+            painter = self.painters[current]
+            buf = Gst.Buffer.new_allocate(None, painter.size, None)
             ok, info = buf.map(Gst.MapFlags.WRITE)
             if not ok:
                 log("buffer map failed")
                 return
             try:
-                self.painter.paint(info.data, n, time.time_ns() // 1_000_000)
+                painter.paint(info.data, n, time.time_ns() // 1_000_000)
             finally:
                 buf.unmap(info)
             # FLUSHING is normal before PLAYING and during teardown; the
@@ -146,6 +200,28 @@ class Feeder:
             self.appsrc.emit("push-buffer", buf)
             n += 1
             next_t += period
+
+
+def start_resizing(capsfilter, schedule, fps):
+    """Switches the videotestsrc size on `schedule`; returns the GLib source id.
+
+    A new caps property on the capsfilter makes videotestsrc renegotiate and
+    x264enc re-initialise (new SPS/PPS, IDR), all within the running media.
+    """
+    state = {"current": 0}
+
+    def tick():
+        wanted = schedule.index()
+        if wanted != state["current"]:
+            state["current"] = wanted
+            caps = raw_caps(schedule.sizes[wanted], fps)
+            capsfilter.set_property("caps", Gst.Caps.from_string(caps))
+            log(f"resized to {schedule.sizes[wanted]}")
+        return GLib.SOURCE_CONTINUE
+
+    # Polling at 10 Hz keeps switches within 0.1 s of the schedule without
+    # accumulating drift from repeated timeouts.
+    return GLib.timeout_add(100, tick)
 
 
 def encoder_chain(args):
@@ -167,22 +243,100 @@ def encoder_chain(args):
     )
 
 
+def insert_netsim(media, percent):
+    """Puts a netsim between payloader pay0 and the RTSP server's rtpbin.
+
+    GstRtspServer wraps pay0's src pad in a ghost pad on the media's bin
+    (the stream's "srcpad") and links that ghost pad to rtpbin only when the
+    media is prepared, which is after media-configure. Retargeting the ghost
+    pad to netsim's src pad here therefore puts netsim in the path of every
+    RTP packet, while the stream keeps talking to the real payloader (pt,
+    seqnum-base and clock-base for RTP-Info come from its properties).
+    """
+    bin_ = media.get_element()
+    pay = bin_.get_by_name("pay0")
+    ghost = media.get_stream(0).get_srcpad()
+    netsim = Gst.ElementFactory.make("netsim", "lossy")
+    if netsim is None:
+        raise RuntimeError("--lossy needs the netsim element (gstreamer1.0-plugins-bad)")
+    netsim.set_property("drop-probability", percent / 100)
+    # Delayed packets overtake nothing when delayed by less than the gap to
+    # the next packet; 10-40 ms puts them behind the rest of their frame's
+    # burst (a 25 fps frame is a burst of packets every 40 ms).
+    netsim.set_property("min-delay", 10)
+    netsim.set_property("max-delay", 40)
+    netsim.set_property("allow-reordering", True)
+    bin_.add(netsim)
+    ghost.set_target(netsim.get_static_pad("src"))
+    if not pay.link(netsim):
+        raise RuntimeError("cannot link pay0 to netsim")
+
+    # netsim pushes delayed packets from a thread of its own. Delaying from
+    # the first packet on lets that thread push a buffer downstream before
+    # the streaming thread has delivered the segment event, and
+    # GstRtspServer then aborts preparing the media (assertion in
+    # gst_rtsp_media_get_rates, seen about once in 25 starts). Once the
+    # media is prepared its first buffer, and so the segment, has passed.
+    def on_prepared(_media):
+        netsim.set_property("delay-probability", percent / 200)
+
+    media.connect("prepared", on_prepared)
+
+
+class CameraAuth(GstRtspServer.RTSPAuth):
+    """RTSPAuth that challenges with both Basic and Digest (--auth both).
+
+    GstRtspServer can advertise both at once (set_supported_methods takes a
+    bit mask), but PyGObject only passes single values of the
+    GstRTSPAuthMethod enum, and a header added to ctx.response from Python
+    lands in a copy. So the parent writes the challenge twice, once per
+    scheme; the Digest pass also records the nonce it will check. All RTSP
+    requests are handled on the main loop, so nothing else sees the
+    temporary setting. Credentials are accepted for every scheme that has
+    users registered, whatever is advertised.
+    """
+
+    def do_generate_authenticate_header(self, ctx):
+        for method in (GstRtsp.RTSPAuthMethod.BASIC, GstRtsp.RTSPAuthMethod.DIGEST):
+            self.set_supported_methods(method)
+            GstRtspServer.RTSPAuth.do_generate_authenticate_header(self, ctx)
+
+
+def make_auth(args):
+    """The server's RTSPAuth for --user/--password, or None without them."""
+    if args.user is None:
+        return None
+    digest = args.auth in ("digest", "both")
+    basic = args.auth in ("basic", "both")
+    auth = CameraAuth() if args.auth == "both" else GstRtspServer.RTSPAuth()
+    method = GstRtsp.RTSPAuthMethod.DIGEST if digest else GstRtsp.RTSPAuthMethod.BASIC
+    auth.set_supported_methods(method)
+    token = GstRtspServer.RTSPToken()
+    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+    if basic:
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+    if digest:
+        auth.add_digest(args.user, args.password, token)
+    # No default token: an anonymous request has no role, so every request
+    # that touches a mount point (DESCRIBE, SETUP, ...) is answered with 401.
+    return auth
+
+
 def make_factory(args, feeders):
-    raw_caps = (
-        f"video/x-raw,format=I420,width={args.width},height={args.height},"
-        f"framerate={args.fps}/1"
-    )
+    sizes = [(args.width, args.height)]
+    if args.resize_every:
+        sizes.append(args.alt_size)
     if args.barcode:
         src = (
             f'appsrc name=src format=time is-live=true do-timestamp=true '
-            f'max-buffers=2 leaky-type=downstream caps="{raw_caps}"'
+            f'max-buffers=2 leaky-type=downstream caps="{raw_caps(sizes[0], args.fps)}"'
         )
     else:
         # Scrolling SMPTE bars: motion (a browser test sees the picture change) and enough
         # detail for realistic JPEG sizes (~20 KB at 640x360; the ball pattern gives ~2 KB).
         src = (
             f"videotestsrc is-live=true pattern={args.pattern} "
-            f"horizontal-speed={args.speed} ! {raw_caps}"
+            f'horizontal-speed={args.speed} ! capsfilter name=size caps="{raw_caps(sizes[0], args.fps)}"'
         )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(f"( {src} ! {encoder_chain(args)} )")
@@ -195,40 +349,56 @@ def make_factory(args, feeders):
     # leaves, the media is unprepared and a later client gets a new one
     # (and media-configure fires again).
     factory.set_shared(True)
-    if args.barcode:
-        painter = Painter(args.width, args.height)
+    if args.user is not None:
+        permissions = GstRtspServer.RTSPPermissions()
+        permissions.add_permission_for_role("viewer", GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
+        permissions.add_permission_for_role("viewer", GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
+        factory.set_permissions(permissions)
+    if ":" not in args.bind:
+        # Bind the UDP sockets (RTP out, RTCP in) to the RTSP address rather
+        # than to every interface. Unicast ttl 0; a port taken by another
+        # process is skipped by GstRtspServer, which tries the next pair.
+        # A name rather than an address is refused here and keeps the
+        # default (all interfaces).
+        pool = GstRtspServer.RTSPAddressPool()
+        if pool.add_range(args.bind, args.bind, 20000, 60999, 0):
+            factory.set_address_pool(pool)
+    painters = [Painter(w, h) for (w, h) in sizes] if args.barcode else []
 
-        def on_configure(_factory, media):
+    def on_configure(_factory, media):
+        schedule = SizeSchedule(sizes, args.resize_every)
+        stoppers = []
+        if args.lossy:
+            insert_netsim(media, args.lossy)
+        if args.barcode:
             appsrc = media.get_element().get_by_name("src")
-            feeder = Feeder(appsrc, painter, args.fps)
+            feeder = Feeder(appsrc, painters, schedule, args.fps)
             feeders.add(feeder)
+            stoppers.append(feeder.stop)
+            stoppers.append(lambda: feeders.discard(feeder))
+            log("new media, feeder started")
+        elif args.resize_every:
+            source = start_resizing(media.get_element().get_by_name("size"), schedule, args.fps)
+            stoppers.append(lambda: GLib.source_remove(source))
 
-            def on_unprepared(_media):
-                feeder.stop()
-                feeders.discard(feeder)
+        def on_unprepared(_media):
+            for stop in stoppers:
+                stop()
+            if args.barcode:
                 log("media unprepared, feeder stopped")
 
-            media.connect("unprepared", on_unprepared)
-            log("new media, feeder started")
+        media.connect("unprepared", on_unprepared)
 
+    if args.barcode or args.resize_every or args.lossy:
         factory.connect("media-configure", on_configure)
     return factory
 
 
-def make_auth(args):
-    """Only --user/--password may play; the others get 401 (GstRtspServer's RTSPAuth)."""
-    auth = GstRtspServer.RTSPAuth()
-    token = GstRtspServer.RTSPToken()
-    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
-    methods = 0
-    if args.auth in ("basic", "both"):
-        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
-        methods |= GstRtsp.RTSPAuthMethod.BASIC
-    if args.auth in ("digest", "both"):
-        auth.add_digest(args.user, args.password, token)
-        methods |= GstRtsp.RTSPAuthMethod.DIGEST
-    auth.set_supported_methods(methods)
-    return auth
+def parse_size(text):
+    w, sep, h = text.partition("x")
+    if not sep or not w.isdigit() or not h.isdigit():
+        raise argparse.ArgumentTypeError(f"expected WIDTHxHEIGHT, got {text!r}")
+    return int(w), int(h)
 
 
 def parse_args(argv=None):
@@ -244,16 +414,39 @@ def parse_args(argv=None):
     p.add_argument("--bind", default="127.0.0.1")
     p.add_argument("--pattern", default="smpte", help="videotestsrc pattern (without --barcode)")
     p.add_argument("--speed", type=int, default=4, help="horizontal scroll speed of the pattern")
-    p.add_argument("--user", help="require this user name (with --password)")
-    p.add_argument("--password", default="", help="the password of --user")
-    p.add_argument("--auth", choices=["basic", "digest", "both"], default="both",
-                   help="authentication methods offered with --user")
+    p.add_argument("--user", help="require RTSP authentication with this user (needs --password)")
+    p.add_argument("--password", help="password for --user")
+    p.add_argument(
+        "--auth", choices=("basic", "digest", "both"), default="both",
+        help="schemes offered and accepted with --user (default: both)",
+    )
+    p.add_argument(
+        "--lossy", type=float, default=0, metavar="PERCENT",
+        help="drop PERCENT %% of RTP packets and delay another PERCENT/2 %% by 10-40 ms (reordering)",
+    )
+    p.add_argument(
+        "--resize-every", type=float, default=0, metavar="SECONDS",
+        help="alternate between --width x --height and --alt-size every SECONDS",
+    )
+    p.add_argument(
+        "--alt-size", type=parse_size, default=(640, 360), metavar="WxH",
+        help="second size for --resize-every (default 640x360)",
+    )
     p.add_argument("--dump", help="also write the encoder's H.264 (as the payloader takes it) to this file")
     args = p.parse_args(argv)
     args.path = [x if x.startswith("/") else "/" + x for x in (args.path or ["/cam"])]
     args.gop = args.gop or args.fps
     if args.width % 2 or args.height % 2 or args.width < CELLS or args.fps <= 0:
         p.error("width/height must be even, width >= 64, fps > 0")
+    alt_w, alt_h = args.alt_size
+    if alt_w % 2 or alt_h % 2 or alt_w < CELLS:
+        p.error("--alt-size must be even and at least 64 wide")
+    if (args.user is None) != (args.password is None):
+        p.error("--user and --password go together")
+    if not 0 <= args.lossy < 100:
+        p.error("--lossy must be a percentage in [0, 100)")
+    if args.resize_every < 0:
+        p.error("--resize-every must be positive")
     return args
 
 
@@ -265,8 +458,9 @@ def main():
     server = GstRtspServer.RTSPServer()
     server.set_address(args.bind)
     server.set_service(str(args.port))
-    if args.user is not None:
-        server.set_auth(make_auth(args))
+    auth = make_auth(args)
+    if auth is not None:
+        server.set_auth(auth)
     mounts = server.get_mount_points()
     for path in args.path:
         mounts.add_factory(path, make_factory(args, feeders))

@@ -66,21 +66,83 @@ pub struct TestCamera {
     child: std::sync::Arc<std::sync::Mutex<Option<Child>>>,
     pub port: u16,
     args: Vec<String>,
+    /// `(user, password)` when the camera requires RTSP authentication.
+    credentials: Option<(String, String)>,
     /// Starts the camera again should it die on its own (see [`TestCamera::spawn`]).
     watchdog: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// The RTSP authentication schemes a camera offers and accepts (`--auth`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtspAuth {
+    Basic,
+    Digest,
+    /// Both challenges in every 401, like many real cameras (the script's default).
+    Both,
+}
+
+/// A test camera that misbehaves like a plant camera, for tests of panelcam's RTSP client.
+/// `TestCamera::builder(&["--width", "640"]).auth("op", "pw").lossy(5).start()`; options not
+/// set keep the camera's default behaviour.
+#[derive(Clone, Debug)]
+pub struct TestCameraBuilder {
+    args: Vec<String>,
+    credentials: Option<(String, String)>,
+}
+
+impl TestCameraBuilder {
+    /// Requires RTSP authentication (`--user`, `--password`); see [`TestCamera::url_with_credentials`].
+    pub fn auth(mut self, user: &str, password: &str) -> Self {
+        self.args.extend(["--user".into(), user.into(), "--password".into(), password.into()]);
+        self.credentials = Some((user.into(), password.into()));
+        self
+    }
+
+    /// Which schemes [`TestCameraBuilder::auth`] offers; without this call, both.
+    pub fn auth_scheme(mut self, scheme: RtspAuth) -> Self {
+        let name = match scheme {
+            RtspAuth::Basic => "basic",
+            RtspAuth::Digest => "digest",
+            RtspAuth::Both => "both",
+        };
+        self.args.extend(["--auth".into(), name.into()]);
+        self
+    }
+
+    /// Drops `percent` % of the RTP packets and delays another `percent` / 2 % past later ones.
+    pub fn lossy(mut self, percent: u32) -> Self {
+        self.args.extend(["--lossy".into(), percent.to_string()]);
+        self
+    }
+
+    /// Alternates between the configured size and 640x360 every `seconds`, in one RTSP session.
+    pub fn resize_every(mut self, seconds: u32) -> Self {
+        self.args.extend(["--resize-every".into(), seconds.to_string()]);
+        self
+    }
+
+    pub async fn start(self) -> TestCamera {
+        let mut cam = TestCamera {
+            child: Default::default(),
+            port: free_port(),
+            args: self.args,
+            credentials: self.credentials,
+            watchdog: None,
+        };
+        cam.spawn().await;
+        cam
+    }
 }
 
 impl TestCamera {
     /// `scripts/test-camera.py` with extra arguments (e.g. `--barcode`, `--width 1280`).
     pub async fn start(extra: &[&str]) -> TestCamera {
-        let mut cam = TestCamera {
-            child: Default::default(),
-            port: free_port(),
-            args: extra.iter().map(|s| s.to_string()).collect(),
-            watchdog: None,
-        };
-        cam.spawn().await;
-        cam
+        TestCamera::builder(extra).start().await
+    }
+
+    /// Like [`TestCamera::start`], with the misbehaviour options of [`TestCameraBuilder`].
+    pub fn builder(extra: &[&str]) -> TestCameraBuilder {
+        TestCameraBuilder { args: extra.iter().map(|s| s.to_string()).collect(), credentials: None }
     }
 
     /// Starts the camera and a watchdog that restarts it on the same port if it dies by itself:
@@ -107,6 +169,15 @@ impl TestCamera {
 
     pub fn url(&self, path: &str) -> String {
         format!("rtsp://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The URL with the camera's user and password in it (tests choose URL-safe ones);
+    /// the plain URL when the camera has no authentication.
+    pub fn url_with_credentials(&self, path: &str) -> String {
+        match &self.credentials {
+            Some((user, password)) => format!("rtsp://{user}:{password}@127.0.0.1:{}{path}", self.port),
+            None => self.url(path),
+        }
     }
 
     pub async fn stop(&mut self) {
