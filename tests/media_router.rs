@@ -190,3 +190,64 @@ async fn a_source_panelcam_cannot_pass_through_says_so_and_mjpeg_still_works() {
     let mut mjpeg = ws_connect(&server.ws_url("/demo/live")).await.unwrap();
     assert!(next_binary(&mut mjpeg, Duration::from_secs(5)).await.is_some(), "MJPEG from FFmpeg as before");
 }
+
+/// Reads JPEGs from an MJPEG socket until `n` arrived; their sizes.
+async fn jpeg_sizes(ws: &mut support::client::Ws, n: usize) -> Vec<(u16, u16)> {
+    let mut sizes = Vec::new();
+    while sizes.len() < n {
+        let jpeg = next_binary(ws, Duration::from_secs(10)).await.expect("JPEGs keep coming");
+        sizes.push(support::client::jpeg_size(&jpeg));
+    }
+    sizes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn udp_with_packet_loss_and_reordering_keeps_every_mode_going() {
+    let cam = TestCamera::builder(&["--width", "640", "--height", "360", "--fps", "25"]).lossy(3).start().await;
+    let camera = camera_json("/cam", &cam.url("/cam"), json!({"transport": "udp"}));
+    let config = json!({"recording": {"enabled": true, "hls_live": true}});
+    let server = Server::start(config, &[("cam", camera)]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+
+    let mut h264 = ws_connect(&server.ws_url("/cam/video")).await.unwrap();
+    let mut mjpeg = ws_connect(&server.ws_url("/cam/live")).await.unwrap();
+    let (_, fragments) = collect(&mut h264, 100).await;
+    for pair in fragments.windows(2) {
+        assert!(pair[1].decode_time > pair[0].decode_time, "decode times only increase");
+    }
+    assert!(jpeg_sizes(&mut mjpeg, 20).await.iter().all(|s| *s == (640, 360)));
+    let status = server.camera_status("cam").await;
+    assert!(status["passthrough"]["units_after_loss"].as_u64().unwrap() > 0, "the camera did lose packets: {status}");
+    assert_eq!(status["state"], "streaming");
+    // The live HLS (the recording's segments) goes on too.
+    let listed = eventually(Duration::from_secs(15), async || {
+        let r = server.get("/cam/hls/live.m3u8").await;
+        r.status == 200 && r.text().contains(".m4s")
+    })
+    .await;
+    assert!(listed, "segments are written despite the loss");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resolution_change_reaches_h264_viewers_and_the_transcoder() {
+    let cam = TestCamera::builder(&["--width", "640", "--height", "360", "--alt-size", "320x240"])
+        .resize_every(2)
+        .start()
+        .await;
+    let camera = camera_json("/cam", &cam.url("/cam"), json!({"ffmpeg": {"scale": null, "output_framerate": null}}));
+    let server = Server::start(json!({}), &[("cam", camera)]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+
+    let mut h264 = ws_connect(&server.ws_url("/cam/video")).await.unwrap();
+    let mut mjpeg = ws_connect(&server.ws_url("/cam/live")).await.unwrap();
+    // 6 s of video: at least two switches.
+    let (inits, fragments) = collect(&mut h264, 150).await;
+    let widths: HashSet<u64> = inits.iter().filter_map(|i| i["width"].as_u64()).collect();
+    assert_eq!(widths, HashSet::from([640, 320]), "a new init segment for each size: {inits:?}");
+    assert!(inits.len() >= 3, "{} init segments", inits.len());
+    for pair in fragments.windows(2) {
+        assert!(pair[1].decode_time > pair[0].decode_time);
+    }
+    let sizes: HashSet<(u16, u16)> = jpeg_sizes(&mut mjpeg, 120).await.into_iter().collect();
+    assert_eq!(sizes, HashSet::from([(640, 360), (320, 240)]), "the transcoder follows the new size");
+}

@@ -42,11 +42,20 @@ fn num(v: &Value) -> Option<f64> {
 /// Per-camera families: (metric, type, help, JSON pointer into the camera's status).
 const CAMERA: &[(&str, &str, &str, &str)] = &[
     ("panelcam_camera_streaming", "gauge", "1 while the camera delivers frames", "/streaming"),
-    ("panelcam_camera_fps", "gauge", "Frames per second from FFmpeg", "/fps"),
-    ("panelcam_camera_bitrate_kbps", "gauge", "JPEG data rate from FFmpeg in kbit/s", "/bitrate_kbps"),
-    ("panelcam_camera_frames_total", "counter", "Frames received from FFmpeg", "/frames"),
+    ("panelcam_camera_fps", "gauge", "Frames per second from the camera's input", "/fps"),
+    ("panelcam_camera_bitrate_kbps", "gauge", "Data rate of the camera's input in kbit/s", "/bitrate_kbps"),
+    ("panelcam_camera_frames_total", "counter", "Frames received from the camera's input", "/frames"),
     ("panelcam_camera_dropped_frames_total", "counter", "Frames dropped before viewers", "/dropped_frames"),
-    ("panelcam_camera_restarts_total", "counter", "FFmpeg restarts", "/restarts"),
+    ("panelcam_camera_restarts_total", "counter", "Input restarts (RTSP session or FFmpeg)", "/restarts"),
+    ("panelcam_camera_passthrough", "gauge", "1 when the camera's own H.264/H.265 reaches viewers", "/passthrough/available"),
+    (
+        "panelcam_camera_units_after_loss_total",
+        "counter",
+        "Pictures that followed lost RTP packets",
+        "/passthrough/units_after_loss",
+    ),
+    ("panelcam_camera_jpeg_consumers", "gauge", "Consumers that want this camera's JPEGs", "/jpeg/consumers"),
+    ("panelcam_camera_transcoding", "gauge", "1 while FFmpeg makes JPEGs for this camera", "/jpeg/transcoding"),
     ("panelcam_camera_viewers", "gauge", "Live viewers (MJPEG and control sockets)", "/clients"),
     ("panelcam_recording_active", "gauge", "1 while a recording session runs", "/recording/active"),
     (
