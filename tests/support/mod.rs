@@ -8,6 +8,7 @@ pub mod cwc;
 pub mod harness;
 pub mod mqtt;
 pub mod onvif;
+pub mod picture;
 pub mod pki;
 pub mod prefix_proxy;
 pub mod static_files;
