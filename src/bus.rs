@@ -8,7 +8,12 @@
 //! - `every`: a bounded broadcast ring (`channel_buffer_size`) for consumers that want every
 //!   captured frame (the recorder); a consumer that falls behind by more than the ring learns
 //!   how many frames it lost.
+//!
+//! JPEGs cost a decode and an encode. Where panelcam depayloads the camera's H.264 itself
+//! (`crate::media`), JPEGs are made only while someone holds a [`JpegDemand`]: MJPEG viewers,
+//! the control page's live view, frame storage while it records, MQTT pictures, snapshots.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -28,13 +33,42 @@ pub struct Frame {
 pub struct FrameBus {
     latest: watch::Sender<Option<Frame>>,
     every: broadcast::Sender<Frame>,
+    /// How many [`JpegDemand`]s are held now.
+    demand: Arc<watch::Sender<usize>>,
+}
+
+/// Someone wants this camera's JPEGs while this is alive (see the module doc).
+pub struct JpegDemand(Arc<watch::Sender<usize>>);
+
+impl Drop for JpegDemand {
+    fn drop(&mut self) {
+        self.0.send_modify(|n| *n = n.saturating_sub(1));
+    }
 }
 
 impl FrameBus {
     pub fn new(buffer: usize) -> FrameBus {
         let (latest, _) = watch::channel(None);
         let (every, _) = broadcast::channel(buffer.max(1));
-        FrameBus { latest, every }
+        let (demand, _) = watch::channel(0);
+        FrameBus { latest, every, demand: Arc::new(demand) }
+    }
+
+    /// Registers a consumer of JPEGs until the returned guard is dropped.
+    pub fn want_jpegs(&self) -> JpegDemand {
+        self.demand.send_modify(|n| *n += 1);
+        JpegDemand(self.demand.clone())
+    }
+
+    /// The number of JPEG consumers; the transcoder runs while it is above zero.
+    pub fn jpeg_demand(&self) -> watch::Receiver<usize> {
+        self.demand.subscribe()
+    }
+
+    /// Forgets the newest frame (the transcoder stopped): a viewer that arrives later must
+    /// not be shown a stale picture as if it were live.
+    pub fn clear_latest(&self) {
+        self.latest.send_replace(None);
     }
 
     /// Hands a captured frame to the every-frame consumers and, when `live`, to viewers.
@@ -137,6 +171,18 @@ mod tests {
         assert!(matches!(every.try_recv(), Err(broadcast::error::TryRecvError::Lagged(3))));
         assert_eq!(every.try_recv().unwrap().seq, 4);
         assert!(bus.latest().is_none(), "non-live frames stay out of the viewer slot");
+    }
+
+    #[test]
+    fn jpeg_demand_counts_live_guards() {
+        let bus = FrameBus::new(2);
+        let demand = bus.jpeg_demand();
+        let a = bus.want_jpegs();
+        let b = bus.want_jpegs();
+        assert_eq!(*demand.borrow(), 2);
+        drop(a);
+        drop(b);
+        assert_eq!(*demand.borrow(), 0);
     }
 
     #[test]

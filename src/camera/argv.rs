@@ -16,6 +16,7 @@
 
 use crate::cmdline::split_command;
 use crate::config::{CameraConfig, SourceKind, Transcoding};
+use crate::media::Codec;
 use crate::video::camera::{RUN_PLACEHOLDER, SegmentOutput};
 
 /// Maps the spec's JPEG quality 1-100 (100 best) onto FFmpeg's MJPEG `-q:v` 2-31 (2 best).
@@ -137,11 +138,23 @@ pub fn ffmpeg_args(
         _ => cam.url.expose().to_string(),
     };
     a.extend(["-i".to_string(), input]);
+    preview_output(&mut a, cam, tx, wallclock, 0);
+    if let Some(out) = segments {
+        a.extend(segment_args(kind, out));
+    }
+    Ok(a)
+}
 
-    // Output: the live MJPEG preview on stdout.
+/// The live MJPEG preview on stdout. `skip` frames are decoded but not encoded: the
+/// transcoder's backlog, decoded only to reach the current picture.
+fn preview_output(a: &mut Vec<String>, cam: &CameraConfig, tx: &Transcoding, wallclock: bool, skip: usize) {
+    let f = &cam.ffmpeg;
     let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
     push(&["-map", "0:v:0"]);
     let mut filters = Vec::new();
+    if skip > 0 {
+        filters.push(format!("select='gte(n,{skip})'"));
+    }
     if !wallclock {
         // The recording keeps the camera's timestamps, but the preview must not depend on
         // them: a camera (or an RTSP server) that jumps back in time would make the MJPEG
@@ -175,10 +188,43 @@ pub fn ffmpeg_args(
     a.extend(f.extra_output_args.iter().cloned());
     let format = f.output_format.as_deref().unwrap_or(&tx.output_format);
     a.extend(["-f".to_string(), format.to_string(), "pipe:1".to_string()]);
-    if let Some(out) = segments {
-        a.extend(segment_args(kind, out));
-    }
-    Ok(a)
+}
+
+/// The on-demand JPEG transcoder's arguments: the camera's H.264/H.265 as panelcam
+/// depayloaded it, on stdin (each access unit followed by an access unit delimiter, so
+/// FFmpeg's parser knows the picture is complete without waiting for the next one), and
+/// the same preview output as [`ffmpeg_args`]. The first `backlog - 1` pictures (the GOP
+/// before the current picture) are decoded, not encoded.
+pub fn transcoder_args(cam: &CameraConfig, tx: &Transcoding, codec: Codec, backlog: usize) -> Vec<String> {
+    let mut a: Vec<String> = Vec::with_capacity(40);
+    let format = match codec {
+        Codec::H264 => "h264",
+        Codec::H265 => "hevc",
+    };
+    // The smallest probe: the stream's format is known, and probing would hold back the
+    // first picture.
+    let input = [
+        "-hide_banner",
+        "-nostdin",
+        "-nostats",
+        "-loglevel",
+        "warning",
+        "-probesize",
+        "32",
+        "-analyzeduration",
+        "0",
+        "-fflags",
+        "+nobuffer+discardcorrupt",
+        "-flags",
+        "low_delay",
+        "-f",
+        format,
+        "-i",
+        "pipe:0",
+    ];
+    a.extend(input.iter().map(|s| s.to_string()));
+    preview_output(&mut a, cam, tx, false, backlog.saturating_sub(1));
+    a
 }
 
 #[cfg(test)]

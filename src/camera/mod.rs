@@ -23,6 +23,18 @@ use stats::{CameraState, CameraStats};
 use stderr::StderrLog;
 use supervisor::Supervisor;
 
+use crate::media::hub::Hub;
+use crate::media::router::{Outcome, Router};
+use crate::media::transcoder::Transcoder;
+
+/// Whether a camera's own stream reaches viewers as it is (`crate::media`).
+#[derive(Clone)]
+pub enum Passthrough {
+    Hub(Arc<Hub>),
+    /// Why not (FFmpeg reads this camera); said to pages that ask for H.264.
+    Unavailable(String),
+}
+
 pub struct Camera {
     /// The camera file as last applied. Only fields that do not touch the stream (token,
     /// URL path, PTZ, MQTT) change while the camera runs; see [`Camera::same_stream`].
@@ -37,6 +49,8 @@ pub struct Camera {
     /// HLS segments, live HLS and video recording; `None` when this camera has none.
     pub video: Option<Arc<VideoCamera>>,
     pub bus: Arc<FrameBus>,
+    /// The camera's own H.264/H.265 for passthrough, or why there is none.
+    passthrough: RwLock<Passthrough>,
     pub stats: Arc<CameraStats>,
     /// Most viewers at once (`server.max_viewers_per_camera`).
     pub max_viewers: u32,
@@ -104,6 +118,11 @@ impl Camera {
         let stats = Arc::new(CameraStats::new(initial));
         let (stop, stop_rx) = watch::channel(false);
         let config = Arc::new(config);
+        let ffmpeg_reason = config.ffmpeg_input_reason();
+        let passthrough = match &ffmpeg_reason {
+            None => Passthrough::Hub(Arc::new(Hub::new(&config.id))),
+            Some(why) => Passthrough::Unavailable(format!("FFmpeg reads this camera: {why}")),
+        };
         let camera = Arc::new(Camera {
             settings: RwLock::new(config.clone()),
             transcoding: transcoding.clone(),
@@ -112,6 +131,7 @@ impl Camera {
             frames_unavailable,
             video: video.clone(),
             bus: bus.clone(),
+            passthrough: RwLock::new(passthrough.clone()),
             stats: stats.clone(),
             max_viewers: global.server.max_viewers_per_camera,
             ptz: crate::ptz::Ptz::new(&config.id),
@@ -135,37 +155,66 @@ impl Camera {
         {
             tracing::error!(camera = %config.id, "cannot start the video pipeline: {e}");
         }
-        let args = match argv::ffmpeg_args(&config, &transcoding, video.as_ref().map(|v| &v.output)) {
-            Ok(args) => args,
-            Err(e) => {
-                stats.set_error(format!("cannot build the FFmpeg command: {e}"));
-                stats.set_state(CameraState::Failed);
-                return camera;
-            }
-        };
         let redactor = Redactor::new(config.secrets());
-        info!(camera = %config.id, path = %format!("/{}", config.path), url = %config.url, "starting: {} {}", ffmpeg_program(), redactor.apply(&redact_url(&args.join(" "))));
         let stderr = StderrLog {
             camera: config.id.clone(),
             mode: config.ffmpeg.log_stderr,
             file: global.server.log_dir.join(format!("{}.ffmpeg.log", config.id)),
             max_bytes: global.server.log_file_max_bytes,
-            redactor,
+            redactor: redactor.clone(),
         };
-        let supervisor = Supervisor {
+        let ffmpeg = FfmpegInput {
             camera: config.clone(),
-            transcoding,
-            program: ffmpeg_program(),
-            args,
-            bus,
-            stats,
-            stderr,
+            transcoding: transcoding.clone(),
+            bus: bus.clone(),
+            stats: stats.clone(),
+            stderr: stderr.clone(),
+            redactor,
             max_frame_size: global.recording.max_frame_size,
-            spool: video.as_ref().map(|v| v.spool.clone()),
+            video: video.clone(),
         };
-        let task = tokio::spawn(supervisor.run(stop_rx).instrument(crate::telemetry::component("camera")));
+        let task = match passthrough {
+            Passthrough::Hub(hub) => {
+                info!(camera = %config.id, path = %format!("/{}", config.path), url = %config.url, transport = config.transport.as_str(), "starting: panelcam's RTSP client (H.264 passthrough, JPEGs on demand)");
+                let transcoder = Transcoder {
+                    camera: config.clone(),
+                    transcoding,
+                    program: ffmpeg_program(),
+                    hub: hub.clone(),
+                    bus,
+                    stats: stats.clone(),
+                    stderr,
+                    max_frame_size: global.recording.max_frame_size,
+                };
+                let router = Router { camera: config.clone(), hub, stats };
+                tokio::spawn(
+                    run_router(camera.clone(), router, transcoder, ffmpeg, stop_rx)
+                        .instrument(crate::telemetry::component("camera")),
+                )
+            }
+            Passthrough::Unavailable(_) => {
+                let Some(supervisor) = ffmpeg.supervisor() else { return camera };
+                tokio::spawn(supervisor.run(stop_rx).instrument(crate::telemetry::component("camera")))
+            }
+        };
         camera.tasks.lock().unwrap_or_else(|e| e.into_inner()).push(task);
         camera
+    }
+
+    /// The camera's own stream for H.264 viewers; `None` when FFmpeg reads the camera.
+    pub fn hub(&self) -> Option<Arc<Hub>> {
+        match &*self.passthrough.read().unwrap_or_else(|e| e.into_inner()) {
+            Passthrough::Hub(hub) => Some(hub.clone()),
+            Passthrough::Unavailable(_) => None,
+        }
+    }
+
+    /// Why this camera has no passthrough stream (empty when it has one).
+    pub fn passthrough_unavailable(&self) -> String {
+        match &*self.passthrough.read().unwrap_or_else(|e| e.into_inner()) {
+            Passthrough::Hub(_) => String::new(),
+            Passthrough::Unavailable(why) => why.clone(),
+        }
     }
 
     /// The camera file as currently applied.
@@ -222,5 +271,91 @@ impl Camera {
 
     pub fn id(&self) -> String {
         self.config().id.clone()
+    }
+}
+
+/// What it takes to read a camera with FFmpeg (the input for everything panelcam cannot
+/// depayload, and the fallback when a camera turns out to offer no H.264/H.265).
+struct FfmpegInput {
+    camera: Arc<CameraConfig>,
+    transcoding: Transcoding,
+    bus: Arc<FrameBus>,
+    stats: Arc<CameraStats>,
+    stderr: StderrLog,
+    redactor: Redactor,
+    max_frame_size: usize,
+    video: Option<Arc<VideoCamera>>,
+}
+
+impl FfmpegInput {
+    /// The FFmpeg supervisor; `None` (the camera marked failed) when its command cannot be built.
+    fn supervisor(self) -> Option<Supervisor> {
+        let config = &self.camera;
+        let args = match argv::ffmpeg_args(config, &self.transcoding, self.video.as_ref().map(|v| &v.output)) {
+            Ok(args) => args,
+            Err(e) => {
+                self.stats.set_error(format!("cannot build the FFmpeg command: {e}"));
+                self.stats.set_state(CameraState::Failed);
+                return None;
+            }
+        };
+        info!(camera = %config.id, path = %format!("/{}", config.path), url = %config.url, "starting: {} {}", ffmpeg_program(), self.redactor.apply(&redact_url(&args.join(" "))));
+        Some(Supervisor {
+            camera: config.clone(),
+            transcoding: self.transcoding,
+            program: ffmpeg_program(),
+            args,
+            bus: self.bus,
+            stats: self.stats,
+            stderr: self.stderr,
+            max_frame_size: self.max_frame_size,
+            spool: self.video.as_ref().map(|v| v.spool.clone()),
+        })
+    }
+}
+
+/// A camera read by panelcam's RTSP client: recording thread, on-demand transcoder and the
+/// RTSP session. If the camera offers nothing panelcam can depayload, FFmpeg takes over.
+async fn run_router(
+    camera: Arc<Camera>,
+    router: Router,
+    transcoder: Transcoder,
+    ffmpeg: FfmpegInput,
+    mut stop: watch::Receiver<bool>,
+) {
+    let id = router.camera.id.clone();
+    let hub = router.hub.clone();
+    let recording = match &ffmpeg.video {
+        Some(v) => match crate::media::recording::spawn(&hub, v.output.clone(), id.clone()) {
+            Ok(thread) => Some(thread),
+            Err(e) => {
+                tracing::error!(camera = %id, "cannot start the recording thread: {e}");
+                None
+            }
+        },
+        None => None,
+    };
+    let transcoding = tokio::spawn(transcoder.run(stop.clone()).in_current_span());
+    let outcome = router.run(&mut stop).await;
+    hub.stop_recording();
+    if let Some(thread) = recording {
+        let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+    }
+    match outcome {
+        Outcome::Stopped => {
+            let _ = transcoding.await;
+            router.stats.set_state(CameraState::Stopped);
+            router.stats.unsupervised();
+            info!(camera = %id, "stopped");
+        }
+        Outcome::Unsupported(what) => {
+            transcoding.abort();
+            let why = format!("panelcam cannot depayload this camera's stream ({what}); FFmpeg reads it");
+            tracing::warn!(camera = %id, "{why}");
+            *camera.passthrough.write().unwrap_or_else(|e| e.into_inner()) = Passthrough::Unavailable(why);
+            if let Some(supervisor) = ffmpeg.supervisor() {
+                supervisor.run(stop).await;
+            }
+        }
     }
 }

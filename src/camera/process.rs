@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::process::{Child, ChildStderr, ChildStdout, Command};
+use tokio::process::{Child, ChildStderr, ChildStdin, ChildStdout, Command};
 
 /// How much nicer than panelcam FFmpeg runs. Measured with `scripts/bench.sh video
 /// status-latency` (4 cameras decoding on 2 cores): see docs/benchmarks.md.
@@ -33,13 +33,24 @@ pub struct Spawned {
     pub process: FfmpegProcess,
     pub stdout: ChildStdout,
     pub stderr: ChildStderr,
+    /// Only for [`FfmpegProcess::spawn_fed`].
+    pub stdin: Option<ChildStdin>,
 }
 
 impl FfmpegProcess {
     pub fn spawn(program: &str, args: &[String]) -> io::Result<Spawned> {
+        Self::start(program, args, false)
+    }
+
+    /// Like [`FfmpegProcess::spawn`], with a pipe to FFmpeg's stdin (the transcoder's input).
+    pub fn spawn_fed(program: &str, args: &[String]) -> io::Result<Spawned> {
+        Self::start(program, args, true)
+    }
+
+    fn start(program: &str, args: &[String], fed: bool) -> io::Result<Spawned> {
         let mut cmd = Command::new(program);
         cmd.args(args)
-            .stdin(Stdio::null())
+            .stdin(if fed { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
@@ -64,7 +75,8 @@ impl FfmpegProcess {
         let pid = child.id().ok_or_else(|| io::Error::other("FFmpeg exited immediately"))?;
         let stdout = child.stdout.take().ok_or_else(|| io::Error::other("no stdout pipe"))?;
         let stderr = child.stderr.take().ok_or_else(|| io::Error::other("no stderr pipe"))?;
-        Ok(Spawned { process: FfmpegProcess { child, pid }, stdout, stderr })
+        let stdin = child.stdin.take();
+        Ok(Spawned { process: FfmpegProcess { child, pid }, stdout, stderr, stdin })
     }
 
     pub fn pid(&self) -> u32 {

@@ -23,6 +23,9 @@ pub struct CameraConfig {
     pub path: String,
     pub url: CameraUrl,
     pub transport: Transport,
+    /// `rtsp_client`: who reads an RTSP camera, panelcam's own client (the default: H.264
+    /// passthrough, JPEGs only on demand) or FFmpeg (`"ffmpeg"`, as before issue 11).
+    pub rtsp_client: RtspClient,
     pub reconnect_interval: Duration,
     pub chunk_read_size: usize,
     pub token: Option<Secret>,
@@ -55,6 +58,12 @@ impl SourceKind {
     pub fn copies_video(self) -> bool {
         matches!(self, SourceKind::Rtsp | SourceKind::File)
     }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RtspClient {
+    Panelcam,
+    Ffmpeg,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -143,6 +152,29 @@ pub struct RecordingOverride {
 pub const RESERVED_PATHS: &[&str] = &["dashboard", "api", "admin", "assets", "health", "metrics", "favicon.ico"];
 
 impl CameraConfig {
+    /// Why FFmpeg, not panelcam's RTSP client, reads this camera; `None` when panelcam does
+    /// (and passes the camera's H.264/H.265 through). A setting for FFmpeg's input must take
+    /// effect, so any of them keeps FFmpeg as the input.
+    pub fn ffmpeg_input_reason(&self) -> Option<String> {
+        let f = &self.ffmpeg;
+        if self.source_kind() != SourceKind::Rtsp {
+            return Some("the camera is not an RTSP source".into());
+        }
+        if self.rtsp_client == RtspClient::Ffmpeg {
+            return Some("rtsp_client is \"ffmpeg\"".into());
+        }
+        let input_settings = [
+            ("ffmpeg.command", f.command.is_some()),
+            ("ffmpeg.rtbufsize (or ffmpeg_buffer_size)", f.rtbufsize.is_some()),
+            ("ffmpeg.fflags", f.fflags.is_some()),
+            ("ffmpeg.flags", f.flags.is_some()),
+            ("ffmpeg.avioflags", f.avioflags.is_some()),
+            ("ffmpeg.use_wallclock_as_timestamps", f.use_wallclock_as_timestamps.is_some()),
+            ("ffmpeg.extra_input_args", !f.extra_input_args.is_empty()),
+        ];
+        input_settings.iter().find(|(_, set)| *set).map(|(name, _)| format!("{name} is set (an FFmpeg input setting)"))
+    }
+
     /// Reads a camera file's root object. Returns `None` when a required field is unusable;
     /// the problems are in the section's context either way.
     pub fn read(id: &str, file: PathBuf, s: &Section) -> Option<CameraConfig> {
@@ -152,6 +184,10 @@ impl CameraConfig {
         let transport = match s.choice("transport", &["tcp", "udp"], "tcp").as_str() {
             "udp" => Transport::Udp,
             _ => Transport::Tcp,
+        };
+        let rtsp_client = match s.choice("rtsp_client", &["panelcam", "ffmpeg"], "panelcam").as_str() {
+            "ffmpeg" => RtspClient::Ffmpeg,
+            _ => RtspClient::Panelcam,
         };
         let reconnect_interval = Duration::from_secs_f64(s.f64("reconnect_interval", 0.1..=3600.0, 5.0));
         let chunk_read_size = s.u64("chunk_read_size", 512..=16 << 20, 64 << 10) as usize;
@@ -185,6 +221,7 @@ impl CameraConfig {
             path: path?,
             url: url?,
             transport,
+            rtsp_client,
             reconnect_interval,
             chunk_read_size,
             token,

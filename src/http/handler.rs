@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hyper::body::Incoming;
 use hyper::header::{ALLOW, HeaderValue, RETRY_AFTER};
@@ -18,7 +18,7 @@ use super::upgrade;
 use super::{Peer, control, cors, security};
 use crate::camera::Camera;
 use crate::camera::stats::ClientGuard;
-use crate::live::{control::serve_control, stream::serve_live};
+use crate::live::{control::serve_control, stream::serve_live, video::serve_video};
 use crate::redact::redact_url;
 use crate::registry::Registry;
 
@@ -162,6 +162,22 @@ fn camera_full(camera: &Camera) -> Resp {
     )
 }
 
+/// The newest JPEG. A camera whose JPEGs are made on demand makes them for a moment: the
+/// transcoder starts (or keeps running for its grace period) and the first new JPEG is it.
+async fn snapshot(camera: &Camera) -> Option<crate::bus::Frame> {
+    if camera.hub().is_none() {
+        return camera.bus.latest();
+    }
+    let _jpegs = camera.bus.want_jpegs();
+    let fresh =
+        |f: &Option<crate::bus::Frame>| f.as_ref().is_some_and(|f| f.received.elapsed() < Duration::from_secs(1));
+    let mut frames = camera.bus.watch();
+    match tokio::time::timeout(Duration::from_secs(5), frames.wait_for(fresh)).await {
+        Ok(Ok(frame)) => frame.clone(),
+        _ => None,
+    }
+}
+
 async fn camera_route(
     registry: &Arc<Registry>,
     camera: Arc<Camera>,
@@ -177,6 +193,13 @@ async fn camera_route(
                 None => camera_full(&camera),
             }
         }
+        (CameraRoute::Video, true) => match ClientGuard::try_new(&camera.stats, camera.max_viewers) {
+            Some(slot) => upgrade::accept(req, move |socket| serve_video(camera, slot, socket)),
+            None => camera_full(&camera),
+        },
+        (CameraRoute::Video, false) => {
+            response::error(StatusCode::UPGRADE_REQUIRED, "connect to this URL with a WebSocket")
+        }
         (CameraRoute::ControlPage, true) => match ClientGuard::try_new(&camera.stats, camera.max_viewers) {
             Some(slot) => upgrade::accept(req, move |socket| serve_control(camera, slot, socket)),
             None => camera_full(&camera),
@@ -187,7 +210,7 @@ async fn camera_route(
         (CameraRoute::Index | CameraRoute::Test, false) => html_page(registry, &pages().test),
         (CameraRoute::Stream, false) => html_page(registry, &pages().stream),
         (CameraRoute::ControlPage, false) => html_page(registry, &pages().control),
-        (CameraRoute::Snapshot, _) => match camera.bus.latest() {
+        (CameraRoute::Snapshot, _) => match snapshot(&camera).await {
             Some(frame) => response::jpeg(frame.jpeg),
             None => response::error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -54,6 +54,8 @@ pub enum CameraRoute<'a> {
     Stream,
     /// `GET /<cam>/live`: the live WebSocket only.
     Live,
+    /// `GET /<cam>/video`: the live H.264/H.265 WebSocket (fMP4, `live::video`).
+    Video,
     /// `GET /<cam>/snapshot`: the latest JPEG.
     Snapshot,
     /// `GET /<cam>/control`: control page, or the control WebSocket on upgrade.
@@ -234,6 +236,7 @@ impl<'a> Route<'a> {
                 | CameraRoute::Test
                 | CameraRoute::Stream
                 | CameraRoute::Live
+                | CameraRoute::Video
                 | CameraRoute::Snapshot
                 | CameraRoute::ControlPage
                 | CameraRoute::Hls(_) => Role::Viewer,
@@ -252,6 +255,7 @@ impl<'a> CameraRoute<'a> {
             ["test"] => get(CameraRoute::Test),
             ["stream"] => get(CameraRoute::Stream),
             ["live"] => get(CameraRoute::Live),
+            ["video"] => get(CameraRoute::Video),
             ["snapshot"] => get(CameraRoute::Snapshot),
             ["control"] => get(CameraRoute::ControlPage),
             ["hls", file] => get(CameraRoute::Hls(file)),

@@ -126,12 +126,17 @@ pub async fn serve_control(camera: Arc<Camera>, _viewer: ClientGuard, mut socket
     let (ptz_replies, mut ptz_done) = tokio::sync::mpsc::channel(8);
     let mut ctl = Control { camera, mode: Mode::Idle, speed: 1.0, ptz_replies };
     let mut close = None;
+    let mut live_jpegs = None;
     loop {
         let due = match &ctl.mode {
             Mode::Replay(r) => r.due(),
             _ => None,
         };
         let is_live = matches!(ctl.mode, Mode::Live);
+        // The live view needs JPEGs; replay reads stored frames and needs none.
+        if is_live != live_jpegs.is_some() {
+            live_jpegs = is_live.then(|| ctl.camera.bus.want_jpegs());
+        }
         let sent = tokio::select! {
             incoming = socket.next() => match incoming {
                 Some(Ok(Message::Text(text))) => match ctl.command(text.as_bytes(), &mut live).await {

@@ -4,6 +4,7 @@
 pub mod command;
 pub mod control;
 pub mod stream;
+pub mod video;
 
 /// An accepted WebSocket.
 pub type Socket = tokio_tungstenite::WebSocketStream<hyper_util::rt::TokioIo<hyper::upgrade::Upgraded>>;

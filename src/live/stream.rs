@@ -26,6 +26,8 @@ const STUCK_CLIENT: Duration = Duration::from_secs(30);
 pub async fn serve_live(camera: Arc<Camera>, _viewer: ClientGuard, mut socket: Socket) {
     let id = camera.id();
     tracing::debug!(camera = %id, clients = camera.stats.clients.load(std::sync::atomic::Ordering::Relaxed), "live viewer connected");
+    // While this viewer is here, the camera makes JPEGs (it may not for H.264 viewers only).
+    let _jpegs = camera.bus.want_jpegs();
     let mut frames = camera.bus.watch();
     let mut stopped = camera.stopped();
     let first = frames.borrow_and_update().clone();

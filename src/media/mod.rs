@@ -9,6 +9,12 @@
 //!
 //! The types here are what the parts agree on; each part lives in its own file.
 
+pub mod fmp4;
+pub mod segmenter;
+pub mod sps;
+#[cfg(test)]
+mod tests;
+
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -72,3 +78,10 @@ pub fn nal_units(sample: &[u8]) -> impl Iterator<Item = &[u8]> {
         Some(nal)
     })
 }
+
+pub mod fmp4;
+pub mod hub;
+pub mod recording;
+pub mod router;
+pub mod segmenter;
+pub mod transcoder;

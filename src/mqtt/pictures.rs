@@ -9,7 +9,7 @@
 //! they are asked for, not sent by default.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -44,24 +44,32 @@ pub async fn run(camera: Arc<Camera>, out: Arc<Outbound>, topics: Topics, arriva
     let mut previous_ms: Option<i64> = None;
     let mut plan: Option<PicturePlan> = None;
     let mut pictures = pacer(0.0);
+    // JPEGs are made on demand (bus::JpegDemand): held while pictures or arrival events are
+    // published. The plan is looked at again every few seconds, camera files change it.
+    let mut demand = None;
+    let mut recheck = tokio::time::interval(Duration::from_secs(2));
     loop {
+        let config = camera.config();
+        let now_plan = picture_plan(&config.id, &config.mqtt, &topics, default_interval);
+        if now_plan != plan {
+            pictures = pacer(now_plan.as_ref().map_or(0.0, |p| p.interval_secs));
+            plan = now_plan;
+        }
+        let wanted = arrival || plan.is_some();
+        if wanted != demand.is_some() {
+            demand = wanted.then(|| camera.bus.want_jpegs());
+        }
         tokio::select! {
             changed = frames.changed() => if changed.is_err() { return },
+            _ = recheck.tick() => continue,
             _ = stopped.wait_for(|s| *s) => return,
         }
         let Some(frame) = frames.borrow_and_update().clone() else { continue };
         let delta = previous_ms.map_or(0, |p| (frame.captured_ms - p).max(0));
         previous_ms = Some(frame.captured_ms);
-        let config = camera.config();
         if arrival {
             let event = json!({"t": frame.captured_ms, "d": delta, "s": frame.jpeg.len()});
             out.send_json(topics.camera(&config.id, "capturing"), &event, false, Urgency::Fresh);
-        }
-        // Camera files may change the plan while the camera runs (settings updated in place).
-        let now_plan = picture_plan(&config.id, &config.mqtt, &topics, default_interval);
-        if now_plan != plan {
-            pictures = pacer(now_plan.as_ref().map_or(0.0, |p| p.interval_secs));
-            plan = now_plan;
         }
         if let Some(p) = &plan
             && pictures.admit(Instant::now())

@@ -126,6 +126,11 @@ impl FrameStore {
         &self.path
     }
 
+    /// True while a session is recording and frames are stored: the camera must make JPEGs.
+    pub fn wants_frames(&self) -> bool {
+        self.store_frames && self.shared.active_id.load(Relaxed) != 0
+    }
+
     /// Called for every captured frame; cheap when nothing records.
     pub fn offer(&self, frame: &Frame) {
         let session_id = self.shared.active_id.load(Relaxed);

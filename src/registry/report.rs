@@ -34,11 +34,35 @@ pub fn camera_json(camera: &Camera) -> Value {
         "recording": recording_json(camera),
         "video": camera.video.as_ref().map(|v| v.status()),
         "ptz": ptz_json(camera, &c.ptz),
+        "passthrough": passthrough_json(camera),
+        "jpeg": {
+            "consumers": *camera.bus.jpeg_demand().borrow(),
+            "transcoding": camera.stats.ffmpeg_pid.load(Relaxed) != 0,
+        },
     });
     if let (Value::Object(map), Value::Object(more)) = (&mut v, extra) {
         map.extend(more);
     }
     v
+}
+
+/// The camera's own stream as H.264 viewers get it (`/<camera>/video`), or why there is none.
+fn passthrough_json(camera: &Camera) -> Value {
+    let Some(hub) = camera.hub() else {
+        return json!({"available": false, "reason": camera.passthrough_unavailable()});
+    };
+    let track = hub.track();
+    let stats = &hub.stats;
+    json!({
+        "available": true,
+        "codec": track.as_ref().map(|t| t.track.codec_string.clone()),
+        "width": track.as_ref().map(|t| t.track.width),
+        "height": track.as_ref().map(|t| t.track.height),
+        "units": stats.units.load(Relaxed),
+        "keyframes": stats.keyframes.load(Relaxed),
+        "units_after_loss": stats.after_loss.load(Relaxed),
+        "recording_dropped": stats.recorder_dropped.load(Relaxed),
+    })
 }
 
 /// Frame-storage state for dashboards: whether it records, and how much disk it uses.
