@@ -22,7 +22,8 @@ import gi
 
 gi.require_version("Gst", "1.0")
 gi.require_version("GstRtspServer", "1.0")
-from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
+gi.require_version("GstRtsp", "1.0")
+from gi.repository import GLib, Gst, GstRtsp, GstRtspServer  # noqa: E402
 
 Y_WHITE, Y_BLACK, Y_GREY = 235, 16, 128
 CELLS = 64
@@ -151,11 +152,18 @@ def encoder_chain(args):
     # zerolatency: no B-frames, no lookahead, sliced threads. config-interval=1
     # repeats SPS/PPS before every IDR so late joiners of the shared media can
     # start decoding at the next keyframe.
+    pay = "rtph264pay name=pay0 pt=96 config-interval=1"
+    if args.dump:
+        # The encoder's output as it goes to the payloader, for tests that check an
+        # RTSP client hands on exactly the camera's bytes (tests/rtsp_client.rs).
+        pay = (
+            f"tee name=t ! queue ! {pay} "
+            f"t. ! queue ! filesink location={args.dump} sync=false async=false buffer-mode=unbuffered"
+        )
     return (
         f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.gop} "
         f"bitrate={args.bitrate} byte-stream=true "
-        "! video/x-h264,profile=baseline "
-        "! rtph264pay name=pay0 pt=96 config-interval=1"
+        f"! video/x-h264,profile=baseline ! {pay}"
     )
 
 
@@ -178,6 +186,11 @@ def make_factory(args, feeders):
         )
     factory = GstRtspServer.RTSPMediaFactory()
     factory.set_launch(f"( {src} ! {encoder_chain(args)} )")
+    if args.user is not None:
+        permissions = GstRtspServer.RTSPPermissions()
+        permissions.add_permission_for_role("viewer", GstRtspServer.RTSP_PERM_MEDIA_FACTORY_ACCESS, True)
+        permissions.add_permission_for_role("viewer", GstRtspServer.RTSP_PERM_MEDIA_FACTORY_CONSTRUCT, True)
+        factory.set_permissions(permissions)
     # One pipeline for all clients of a mount point. When the last client
     # leaves, the media is unprepared and a later client gets a new one
     # (and media-configure fires again).
@@ -202,6 +215,22 @@ def make_factory(args, feeders):
     return factory
 
 
+def make_auth(args):
+    """Only --user/--password may play; the others get 401 (GstRtspServer's RTSPAuth)."""
+    auth = GstRtspServer.RTSPAuth()
+    token = GstRtspServer.RTSPToken()
+    token.set_string(GstRtspServer.RTSP_TOKEN_MEDIA_FACTORY_ROLE, "viewer")
+    methods = 0
+    if args.auth in ("basic", "both"):
+        auth.add_basic(GstRtspServer.RTSPAuth.make_basic(args.user, args.password), token)
+        methods |= GstRtsp.RTSPAuthMethod.BASIC
+    if args.auth in ("digest", "both"):
+        auth.add_digest(args.user, args.password, token)
+        methods |= GstRtsp.RTSPAuthMethod.DIGEST
+    auth.set_supported_methods(methods)
+    return auth
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description="RTSP H.264 test camera")
     p.add_argument("--port", type=int, default=8554)
@@ -215,6 +244,11 @@ def parse_args(argv=None):
     p.add_argument("--bind", default="127.0.0.1")
     p.add_argument("--pattern", default="smpte", help="videotestsrc pattern (without --barcode)")
     p.add_argument("--speed", type=int, default=4, help="horizontal scroll speed of the pattern")
+    p.add_argument("--user", help="require this user name (with --password)")
+    p.add_argument("--password", default="", help="the password of --user")
+    p.add_argument("--auth", choices=["basic", "digest", "both"], default="both",
+                   help="authentication methods offered with --user")
+    p.add_argument("--dump", help="also write the encoder's H.264 (as the payloader takes it) to this file")
     args = p.parse_args(argv)
     args.path = [x if x.startswith("/") else "/" + x for x in (args.path or ["/cam"])]
     args.gop = args.gop or args.fps
@@ -231,6 +265,8 @@ def main():
     server = GstRtspServer.RTSPServer()
     server.set_address(args.bind)
     server.set_service(str(args.port))
+    if args.user is not None:
+        server.set_auth(make_auth(args))
     mounts = server.get_mount_points()
     for path in args.path:
         mounts.add_factory(path, make_factory(args, feeders))

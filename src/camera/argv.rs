@@ -202,7 +202,9 @@ pub fn transcoder_args(cam: &CameraConfig, tx: &Transcoding, codec: Codec, backl
         Codec::H265 => "hevc",
     };
     // The smallest probe: the stream's format is known, and probing would hold back the
-    // first picture.
+    // first picture. No `+nobuffer`: it drops the packets read while probing, which are the
+    // backlog's keyframe (measured: the whole first GOP then failed to decode). With the
+    // delimiter after each unit, decode + encode took 2.8 ms (p50) for 1280x720 → 640 px.
     let input = [
         "-hide_banner",
         "-nostdin",
@@ -214,7 +216,7 @@ pub fn transcoder_args(cam: &CameraConfig, tx: &Transcoding, codec: Codec, backl
         "-analyzeduration",
         "0",
         "-fflags",
-        "+nobuffer+discardcorrupt",
+        "+discardcorrupt",
         "-flags",
         "low_delay",
         "-f",

@@ -163,6 +163,9 @@ pub struct Transcoding {
     pub channel_buffer_size: usize,
     pub debug_capture: bool,
     pub debug_duplicate_frames: bool,
+    /// Seconds the on-demand JPEG transcoder keeps running after its last consumer left
+    /// (cameras read by panelcam's RTSP client; `crate::media::transcoder`).
+    pub jpeg_idle_seconds: f64,
 }
 
 impl Default for Transcoding {
@@ -175,6 +178,7 @@ impl Default for Transcoding {
             channel_buffer_size: 50,
             debug_capture: false,
             debug_duplicate_frames: false,
+            jpeg_idle_seconds: 10.0,
         }
     }
 }
@@ -189,6 +193,7 @@ pub struct TranscodingOverride {
     pub channel_buffer_size: Option<usize>,
     pub debug_capture: Option<bool>,
     pub debug_duplicate_frames: Option<bool>,
+    pub jpeg_idle_seconds: Option<f64>,
 }
 
 impl Transcoding {
@@ -201,6 +206,7 @@ impl Transcoding {
             channel_buffer_size: o.channel_buffer_size.unwrap_or(self.channel_buffer_size),
             debug_capture: o.debug_capture.unwrap_or(self.debug_capture),
             debug_duplicate_frames: o.debug_duplicate_frames.unwrap_or(self.debug_duplicate_frames),
+            jpeg_idle_seconds: o.jpeg_idle_seconds.unwrap_or(self.jpeg_idle_seconds),
         }
     }
 }
@@ -217,6 +223,7 @@ pub fn read_transcoding_override(s: &Section) -> TranscodingOverride {
         channel_buffer_size: s.opt_u64("channel_buffer_size", 1..=10_000).map(|n| n as usize),
         debug_capture: s.opt_bool("debug_capture"),
         debug_duplicate_frames: s.opt_bool("debug_duplicate_frames"),
+        jpeg_idle_seconds: s.opt_f64("jpeg_idle_seconds", 0.0..=3600.0),
     };
     s.finish();
     o

@@ -10,10 +10,14 @@
 //! The types here are what the parts agree on; each part lives in its own file.
 
 pub mod fmp4;
+pub mod hub;
+pub mod recording;
+pub mod router;
 pub mod segmenter;
 pub mod sps;
 #[cfg(test)]
 mod tests;
+pub mod transcoder;
 
 use std::time::Instant;
 
@@ -78,10 +82,3 @@ pub fn nal_units(sample: &[u8]) -> impl Iterator<Item = &[u8]> {
         Some(nal)
     })
 }
-
-pub mod fmp4;
-pub mod hub;
-pub mod recording;
-pub mod router;
-pub mod segmenter;
-pub mod transcoder;

@@ -66,7 +66,6 @@ impl Router {
                         info!(camera = %camera, bytes = au.data.len(), "first picture (panelcam's RTSP client)");
                     }
                     stats.record_frame(au.data.len(), au.wall_ms);
-                    stats.beat();
                     rates.units += 1;
                     rates.bytes += au.data.len() as u64;
                     let elapsed = au.arrived.duration_since(rates.since).as_secs_f64();
@@ -80,6 +79,10 @@ impl Router {
             let session = rtsp::run(&options, &mut on_event, stop);
             let beat = async {
                 loop {
+                    if crate::fault::active("supervisor.stall") {
+                        // Test hook: this camera's task hangs (the runtime does not).
+                        std::future::pending::<()>().await;
+                    }
                     self.stats.beat();
                     tokio::time::sleep(HEARTBEAT).await;
                 }

@@ -30,9 +30,6 @@ use crate::config::{CameraConfig, Transcoding};
 use crate::mjpeg::MjpegSplitter;
 use crate::util::now_ms;
 
-/// The transcoder keeps running this long after the last JPEG consumer left: a page reload
-/// or a viewer switching cameras back and forth must not restart FFmpeg each time.
-pub const GRACE: Duration = Duration::from_secs(10);
 /// Wait before starting again after FFmpeg failed while JPEGs were wanted.
 const RETRY: Duration = Duration::from_secs(1);
 const STOP_GRACE: Duration = Duration::from_secs(2);
@@ -68,7 +65,7 @@ impl Transcoder {
             }
             match self.run_once(&mut demand, &mut stop).await {
                 Ended::Idle => {
-                    info!(camera = %self.camera.id, "JPEG transcoder stopped: no JPEG consumer for {}s", GRACE.as_secs())
+                    info!(camera = %self.camera.id, "JPEG transcoder stopped: no JPEG consumer for {}s", self.grace().as_secs_f64())
                 }
                 Ended::Stopped => return,
                 Ended::Failed(reason) => {
@@ -133,7 +130,14 @@ impl Transcoder {
         }
     }
 
-    /// Publishes FFmpeg's JPEGs until it ends, nobody wants them for [`GRACE`], or stop.
+    /// The transcoder keeps running this long after the last JPEG consumer left
+    /// (`transcoding.jpeg_idle_seconds`): a page reload or a viewer switching cameras back
+    /// and forth must not restart FFmpeg each time.
+    fn grace(&self) -> Duration {
+        Duration::from_secs_f64(self.transcoding.jpeg_idle_seconds)
+    }
+
+    /// Publishes FFmpeg's JPEGs until it ends, nobody wants them for [`Self::grace`], or stop.
     async fn read_jpegs(
         &self,
         mut stdout: ChildStdout,
@@ -158,7 +162,7 @@ impl Transcoder {
                 _ = tick.tick() => {
                     if *demand.borrow() > 0 {
                         idle_since = None;
-                    } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= GRACE {
+                    } else if idle_since.get_or_insert_with(Instant::now).elapsed() >= self.grace() {
                         return Ended::Idle;
                     }
                     // Stuck only if FFmpeg was fed meanwhile: a camera that is down is not

@@ -3,9 +3,27 @@
 //! out each picture as soon as its last packet (the marker bit) arrives. Why not retina:
 //! docs/media-router.md.
 //!
-//! Interface (filled in by the RTSP work): [`run`] drives one session until it fails or
-//! `stop` turns true, reporting [`crate::media::Event`]s in order.
+//! [`run`] drives one session until it fails or `stop` turns true, reporting
+//! [`crate::media::Event`]s in order. The parts, each pure and tested alone except the two
+//! that do I/O:
+//!
+//! - `url`: the camera URL, credentials split off; `auth`: Basic and Digest answers.
+//! - `message`: RTSP requests out; responses and interleaved RTP in, from one byte stream.
+//! - `sdp`: the H.264/H.265 track of a DESCRIBE answer.
+//! - `rtp`, `depay`, `stream`: RTP packets to pictures to [`crate::media::Event`]s.
+//! - `conn` (the control connection) and `session` (the RTSP exchange and receive loop): I/O.
 
+pub mod auth;
+pub mod conn;
+pub mod depay;
+pub mod message;
+pub mod rtp;
+pub mod sdp;
+pub mod session;
+pub mod stream;
+pub mod url;
+
+use std::fmt;
 use std::time::Duration;
 
 use crate::config::Transport;
@@ -32,11 +50,23 @@ pub enum Error {
     Failed(String),
 }
 
-/// Runs one RTSP session; returns when it ends or when `stop` changes to `true` (`Ok`).
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Unsupported(m) | Error::Failed(m) => f.write_str(m),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// Runs one RTSP session; returns when it ends or when `stop` changes to `true` (`Ok`), also
+/// when the sender of `stop` is dropped: nobody is left to stop it then. Stopping sends
+/// TEARDOWN and waits at most a second for its answer.
 pub async fn run(
-    _options: &Options,
-    _on_event: &mut (dyn FnMut(Event) + Send),
-    _stop: &mut tokio::sync::watch::Receiver<bool>,
+    options: &Options,
+    on_event: &mut (dyn FnMut(Event) + Send),
+    stop: &mut tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), Error> {
-    Err(Error::Unsupported("not implemented yet".into()))
+    session::run(options, on_event, stop).await
 }

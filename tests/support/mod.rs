@@ -5,6 +5,7 @@ pub mod barcode;
 pub mod chromium;
 pub mod client;
 pub mod cwc;
+pub mod h264;
 pub mod harness;
 pub mod mqtt;
 pub mod onvif;

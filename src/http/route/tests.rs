@@ -37,6 +37,7 @@ const ROLE_TABLE: &[(&str, &str, Role)] = &[
     ("GET", "/cam1/stream", Role::Viewer),
     ("GET", "/cam1/live", Role::Viewer),
     ("GET", "/cam1/snapshot", Role::Viewer),
+    ("GET", "/cam1/video", Role::Viewer),
     ("GET", "/cam1/control", Role::Viewer),
     ("GET", "/cam1/hls/live.m3u8", Role::Viewer),
     ("POST", "/cam1/control/recording/start", Role::Viewer),
@@ -154,7 +155,7 @@ proptest! {
     }
 
     #[test]
-    fn camera_routes_keep_their_segment(seg in "[A-Za-z0-9_.-]{1,20}", tail in "(test|stream|live|snapshot|control)?") {
+    fn camera_routes_keep_their_segment(seg in "[A-Za-z0-9_.-]{1,20}", tail in "(test|stream|live|video|snapshot|control)?") {
         let path = format!("/{seg}/{tail}");
         if let Ok(Route::Camera(c, _)) = decode("GET", &path) {
             prop_assert_eq!(c, seg.as_str());

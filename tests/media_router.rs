@@ -1,0 +1,175 @@
+//! The media router end to end (issue 11): the RTSP test camera read by panelcam's own RTSP
+//! client, its H.264 passed to WebSocket viewers as fMP4 without decoding, and JPEGs made
+//! only while something wants them.
+
+mod support;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use support::client::{next_binary, ws_connect};
+use support::h264::*;
+use support::harness::*;
+
+async fn setup(camera_args: &[&str], extra_camera: serde_json::Value, config: serde_json::Value) -> (TestCamera, Server) {
+    let cam = TestCamera::start(camera_args).await;
+    let camera = camera_json("/cam", &cam.url("/cam"), extra_camera);
+    let server = Server::start(config, &[("cam", camera)]).await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    (cam, server)
+}
+
+/// Reads the socket until `n` fragments arrived; returns the init info and the fragments.
+async fn collect(ws: &mut support::client::Ws, n: usize) -> (Vec<serde_json::Value>, Vec<Fragment>) {
+    let (mut inits, mut fragments) = (Vec::new(), Vec::new());
+    while fragments.len() < n {
+        match next_video(ws, Duration::from_secs(10)).await.expect("the video socket keeps delivering") {
+            VideoMsg::Init { info, segment } => {
+                assert_eq!(&segment[4..8], b"ftyp", "an init segment starts with ftyp");
+                inits.push(info);
+            }
+            VideoMsg::Fragment(f) => {
+                assert!(!inits.is_empty(), "a fragment before any init segment");
+                fragments.push(f);
+            }
+            VideoMsg::Unavailable { reason, .. } => panic!("no passthrough: {reason}"),
+        }
+    }
+    (inits, fragments)
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn h264_viewers_get_the_cameras_own_samples_and_nothing_is_decoded() {
+    let (cam, server) = setup(&["--width", "1280", "--height", "720", "--fps", "25"], json!({}), json!({})).await;
+    // An independent reader of the same (shared) camera stream: FFmpeg, copying into MP4.
+    let reference = server.dir.0.join("reference.mp4");
+    let mut ffmpeg = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-rtsp_transport", "tcp", "-i", &cam.url("/cam"), "-c", "copy", "-t", "6", "-y"])
+        .arg(&reference)
+        .spawn()
+        .unwrap();
+    // Past one GOP (1 s), so everything the viewer gets (its start GOP included) is also FFmpeg's.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+
+    let mut ws = ws_connect(&server.ws_url("/cam/video")).await.unwrap();
+    let (inits, fragments) = collect(&mut ws, 50).await;
+    let info = &inits[0];
+    assert!(info["codec"].as_str().unwrap().starts_with("avc1.64"), "x264's High profile: {info}");
+    assert_eq!((info["width"].as_u64(), info["height"].as_u64()), (Some(1280), Some(720)));
+    assert!(!info["description"].as_str().unwrap().is_empty(), "the avcC for WebCodecs");
+    assert!(fragments[0].keyframe, "a viewer starts at a keyframe");
+    for pair in fragments.windows(2) {
+        assert_eq!(pair[1].decode_time - pair[0].decode_time, 3600, "25 fps, nothing skipped");
+    }
+
+    // Nothing decodes: the camera's only reader is panelcam, and no FFmpeg runs for it.
+    let status = server.camera_status("cam").await;
+    assert_eq!(status["passthrough"]["available"], true, "{status}");
+    assert_eq!(status["jpeg"]["transcoding"], false, "{status}");
+    assert!(children_named(server.pid(), "ffmpeg").is_empty(), "no FFmpeg while only H.264 is watched");
+
+    // Bit for bit: every sample is one of the camera's pictures as FFmpeg received them.
+    assert!(ffmpeg.wait().await.unwrap().success());
+    let camera: HashSet<String> = support::video::packet_hashes(&reference.to_string_lossy()).await.into_iter().collect();
+    assert!(camera.len() > 100, "the reference holds {} packets", camera.len());
+    let same = fragments.iter().filter(|f| camera.contains(&sha256_hex(&f.sample))).count();
+    assert_eq!(same, fragments.len(), "{same} of {} samples equal the camera's", fragments.len());
+    for f in &fragments {
+        for nal in nal_units(&f.sample) {
+            assert!(!nal.is_empty());
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_transcoder_runs_only_while_jpegs_are_wanted() {
+    let config = json!({"transcoding": {"jpeg_idle_seconds": 1}});
+    let (_cam, server) = setup(&["--width", "640", "--height", "360", "--fps", "25"], json!({}), config).await;
+    let mut h264 = ws_connect(&server.ws_url("/cam/video")).await.unwrap();
+    let (_, before) = collect(&mut h264, 10).await;
+    assert!(children_named(server.pid(), "ffmpeg").is_empty(), "nobody wants JPEGs yet");
+
+    // The first MJPEG viewer starts the transcoder; its first picture is the current one.
+    let mut mjpeg = ws_connect(&server.ws_url("/cam/live")).await.unwrap();
+    let jpeg = next_binary(&mut mjpeg, Duration::from_secs(5)).await.expect("a JPEG once a viewer asks");
+    assert_eq!(support::client::jpeg_size(&jpeg), (640, 360));
+    assert_eq!(children_named(server.pid(), "ffmpeg").len(), 1, "one transcoder");
+    assert_eq!(server.camera_status("cam").await["jpeg"]["transcoding"], true);
+    for _ in 0..10 {
+        next_binary(&mut mjpeg, Duration::from_secs(2)).await.expect("JPEGs keep coming");
+    }
+
+    // The last one leaves: the transcoder stops after the grace period.
+    drop(mjpeg);
+    let stopped = eventually(Duration::from_secs(10), async || children_named(server.pid(), "ffmpeg").is_empty()).await;
+    assert!(stopped, "the transcoder still runs with nobody wanting JPEGs");
+    assert_eq!(server.camera_status("cam").await["jpeg"]["transcoding"], false);
+
+    // The H.264 viewer never noticed: no unit skipped through all of it.
+    let (_, after) = collect(&mut h264, 25).await;
+    let all: Vec<&Fragment> = before.iter().chain(after.iter()).collect();
+    let last_before = before.last().unwrap().decode_time;
+    assert!(after[0].decode_time > last_before);
+    let (mut got, mut expected) = (all.len() as u64, (after.last().unwrap().decode_time - before[0].decode_time) / 3600 + 1);
+    // The socket was not read while the MJPEG part ran: units in between were buffered, not lost.
+    let mut rest = 0;
+    while let Some(VideoMsg::Fragment(_)) = next_video(&mut h264, Duration::from_millis(50)).await {
+        rest += 1;
+    }
+    got += rest;
+    expected += rest;
+    assert!(got >= expected.saturating_sub(1), "{got} of {expected} units reached the H.264 viewer");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_wakes_an_idle_transcoder() {
+    let config = json!({"transcoding": {"jpeg_idle_seconds": 1}});
+    let (_cam, server) = setup(&["--width", "640", "--height", "360"], json!({}), config).await;
+    assert!(children_named(server.pid(), "ffmpeg").is_empty());
+    let r = server.get("/cam/snapshot").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("content-type"), Some("image/jpeg"));
+    assert_eq!(support::client::jpeg_size(&r.body), (640, 360));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_camera_restart_resumes_the_h264_viewer_without_a_new_connection() {
+    let (mut cam, server) = setup(&["--width", "640", "--height", "360"], json!({}), json!({})).await;
+    let mut ws = ws_connect(&server.ws_url("/cam/video")).await.unwrap();
+    let (_, before) = collect(&mut ws, 10).await;
+    cam.restart().await;
+    // Read past what was buffered before the restart, then the camera's new session.
+    let (_, after) = collect(&mut ws, 80).await;
+    let last = after.last().unwrap();
+    assert!(last.decode_time > before.last().unwrap().decode_time, "time never goes back for a viewer");
+    for pair in after.windows(2) {
+        assert!(pair[1].decode_time > pair[0].decode_time, "decode times only increase");
+    }
+    let status = server.camera_status("cam").await;
+    assert!(status["restarts"].as_u64().unwrap() >= 1, "{status}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_panelcam_cannot_pass_through_says_so_and_mjpeg_still_works() {
+    let camera = json!({"path": "/demo", "url": "lavfi:testsrc2=size=320x240:rate=10", "reconnect_interval": 1});
+    let server = Server::start(json!({}), &[("demo", camera)]).await;
+    server.wait_streaming("demo", Duration::from_secs(20)).await;
+    let mut ws = ws_connect(&server.ws_url("/demo/video")).await.unwrap();
+    match next_video(&mut ws, Duration::from_secs(5)).await {
+        Some(VideoMsg::Unavailable { reason, code }) => {
+            assert_eq!(code, Some(4415));
+            assert!(reason.contains("not an RTSP source"), "{reason}");
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+    let status = server.camera_status("demo").await;
+    assert_eq!(status["passthrough"]["available"], false);
+    let mut mjpeg = ws_connect(&server.ws_url("/demo/live")).await.unwrap();
+    assert!(next_binary(&mut mjpeg, Duration::from_secs(5)).await.is_some(), "MJPEG from FFmpeg as before");
+}
