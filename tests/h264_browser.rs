@@ -182,3 +182,22 @@ async fn heavy_cwc_prefers_h264_and_follows_live_stream_mode() {
     }
     control.page.assert_no_console_errors().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heavy_cwc_started_before_panelcam_plays_h264_once_it_is_up() {
+    let (_cam, mut server) = setup().await;
+    server.stop().await;
+    let files = serve_control().await;
+    let browser = Browser::launch().await.unwrap();
+    let control = Control::open(&browser, &files, &[("camera_stream_url", &server.http_url("/cam/stream"))]).await;
+    // Its first connections fail (a panel that booted before panelcam): that is no reason to
+    // settle for MJPEG, which only a panelcam without /<cam>/video is.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    server.spawn().await;
+    server.wait_streaming("cam", Duration::from_secs(20)).await;
+    let shown = "(p => p.player && p.player.mode === 'webcodecs' && p.player.connected)(window.panelcamPlayer)";
+    if let Err(e) = control.page.wait_for(shown, Duration::from_secs(20)).await {
+        panic!("{e}; shown: {}", control.shown().await);
+    }
+    assert_picture_changes(&control.page, "#picture").await;
+}

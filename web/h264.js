@@ -14,6 +14,20 @@
   // MSE: how far behind the newest picture the playhead may fall before it jumps (seconds).
   const MAX_LATENCY_S = 0.5;
 
+  // Whether the panelcam of a /<cam>/video URL answers HTTP (its public camera list).
+  async function serverAnswers(videoUrl) {
+    const u = new URL(videoUrl);
+    u.protocol = u.protocol === "wss:" ? "https:" : "http:";
+    u.pathname = u.pathname.replace(/\/[^/]*\/video\/?$/, "") + "/api/cameras";
+    u.search = "";
+    try {
+      await fetch(u, { cache: "no-store" });
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
   // One camera's H.264 over its WebSocket, reconnecting until closed.
   // options: { url, mode: "auto" | "webcodecs" | "mse", video(), canvas() (elements, made when
   //   needed), maxLatency (s), onChange(player), onUnavailable(reason) (the page shows MJPEG),
@@ -73,12 +87,21 @@
       if (ev.code === 1001 && ev.reason === "camera removed") return this.stop("removed");
       // Normally the "unavailable" message has said so already (it may still wait in `work`).
       if (ev.code === 4415) return this.unavailable(ev.reason || "no H.264 for this camera");
-      // A server without /<cam>/video (older than issue 11) never opens it: show MJPEG.
-      if (!this.opened && ++this.failures >= 2) return this.unavailable("this panelcam has no H.264 endpoint");
       this.setState("disconnected");
+      if (this.opened || ++this.failures < 2) return this.again();
+      // Never opened: panelcam is not up yet (a panel that booted first: keep trying), or it is
+      // older than /<cam>/video and answers everything else (show MJPEG).
+      serverAnswers(this.options.url).then((up) => {
+        if (this.stopped) return;
+        if (up) this.unavailable("this panelcam has no H.264 endpoint");
+        else this.again();
+      });
+      return undefined;
+    }
+
+    again() {
       this.retry = setTimeout(() => this.connect(), this.retryMs);
       this.retryMs = Math.min(this.retryMs * 2, RETRY_MAX_MS);
-      return undefined;
     }
 
     async receive(data, ws) {
