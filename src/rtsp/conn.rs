@@ -17,8 +17,9 @@ use super::url::{Credentials, RtspUrl};
 
 /// Connecting, and each request's answer: a camera that takes longer is not going to work.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(10);
-/// Interleaved packets kept while waiting for an answer; more are dropped.
-const MAX_EARLY: usize = 1024;
+/// Bytes of interleaved packets kept while waiting for an answer; more are dropped. A
+/// second of a 8 Mbit/s stream: more than any camera sends before PLAY's answer.
+const MAX_EARLY_BYTES: usize = 1 << 20;
 
 pub struct Conn {
     stream: TcpStream,
@@ -35,7 +36,8 @@ pub struct Conn {
     /// The `Session` id once SETUP gave one.
     pub session: Option<String>,
     /// Interleaved packets that came while a request waited for its answer.
-    pub early: Vec<(u8, Bytes)>,
+    early: Vec<(u8, Bytes)>,
+    early_bytes: usize,
 }
 
 impl Conn {
@@ -67,7 +69,14 @@ impl Conn {
             peer,
             session: None,
             early: Vec::new(),
+            early_bytes: 0,
         })
+    }
+
+    /// The interleaved packets that came before PLAY's answer; later ones are not kept.
+    pub fn take_early(&mut self) -> Vec<(u8, Bytes)> {
+        self.early_bytes = MAX_EARLY_BYTES;
+        std::mem::take(&mut self.early)
     }
 
     /// Sends a request without waiting for its answer (keep-alives, TEARDOWN); returns its CSeq.
@@ -130,11 +139,12 @@ impl Conn {
             loop {
                 match self.read_frame().await? {
                     Frame::Interleaved { channel, payload } => {
-                        if self.early.len() < MAX_EARLY {
+                        if self.early_bytes + payload.len() <= MAX_EARLY_BYTES {
+                            self.early_bytes += payload.len();
                             self.early.push((channel, payload));
                         }
                     }
-                    // An answer without CSeq (seen from cheap cameras) is taken as ours.
+                    // An answer without CSeq is taken as ours: only one request waits at a time.
                     Frame::Message(m) if m.status.is_some() && m.cseq().is_none_or(|c| c == cseq) => return Ok(m),
                     Frame::Message(_) => {}
                 }

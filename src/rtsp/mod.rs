@@ -21,6 +21,8 @@ pub mod rtp;
 pub mod sdp;
 pub mod session;
 pub mod stream;
+#[cfg(test)]
+mod tests;
 pub mod url;
 
 use std::fmt;

@@ -54,7 +54,8 @@ impl Packet {
 /// packets are held and at most one of them ends a picture (the marker bit): a reordered
 /// packet on a LAN is at most a few packets late, and holding more than one complete picture
 /// back would cost more latency than the lost packet is worth. With `window` 0 (TCP, which
-/// never reorders) a gap is a loss at once.
+/// never reorders) a gap is a loss at once. The session's first packet sets where the
+/// sequence starts: a packet that overtakes it is dropped as late.
 pub struct Reorder {
     window: usize,
     next: Option<u16>,

@@ -169,7 +169,7 @@ async fn receive(
         Media::Interleaved(c) => Some(c),
         Media::Udp { .. } => None,
     };
-    for (channel, payload) in std::mem::take(&mut p.conn.early) {
+    for (channel, payload) in p.conn.take_early() {
         if Some(channel) == rtp_channel && p.stream.push(payload, Instant::now(), wall_ms(), on_event) {
             last_video = Instant::now();
         }

@@ -155,7 +155,7 @@ impl Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rtsp::depay::tests::{packetise, sample};
+    use crate::rtsp::tests::{packetise, sample};
 
     fn rtp(p: &Packet) -> Bytes {
         let mut raw = vec![0x80, p.payload_type | if p.marker { 0x80 } else { 0 }];
@@ -238,6 +238,32 @@ mod tests {
                 "unit pts=6000 key=false loss=false"
             ]
         );
+    }
+
+    #[test]
+    fn h265_takes_in_band_parameter_sets_and_starts_at_an_irap() {
+        let nal = |t: u8, b: u8| vec![t << 1, 1, b];
+        let (vps, sps, pps) = (nal(32, 1), nal(33, 1), nal(34, 1));
+        let pictures = vec![
+            vec![nal(1, 0)],                                         // TRAIL_R before any IRAP
+            vec![vps.clone(), sps.clone(), pps.clone(), nal(19, 0)], // IDR_W_RADL
+            vec![nal(1, 1)],
+            vec![vps, nal(33, 2), pps, nal(21, 0)], // CRA with a new SPS
+        ];
+        let mut s = Stream::new(Codec::H265, 96, None, 0);
+        let got = events(&mut s, &packetise(Codec::H265, &pictures, &[0, 2, 5]));
+        assert_eq!(
+            summary(&got),
+            [
+                "params [42, 01, 01]",
+                "unit pts=0 key=true loss=false",
+                "unit pts=3000 key=false loss=false",
+                "params [42, 01, 02]",
+                "unit pts=6000 key=true loss=false"
+            ]
+        );
+        let Event::Params(p) = &got[0] else { panic!() };
+        assert_eq!(p.vps.as_deref(), Some(&[64, 1, 1][..]));
     }
 
     #[test]

@@ -13,10 +13,16 @@ use super::client::Ws;
 #[derive(Debug)]
 pub enum VideoMsg {
     /// The text message and the init segment that follows it.
-    Init { info: Value, segment: Bytes },
+    Init {
+        info: Value,
+        segment: Bytes,
+    },
     Fragment(Fragment),
     /// `{"type":"unavailable"}` then a close: (reason, close code).
-    Unavailable { reason: String, code: Option<u16> },
+    Unavailable {
+        reason: String,
+        code: Option<u16>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -81,7 +87,8 @@ pub fn parse_fragment(data: &[u8]) -> Fragment {
     if flags & 0x200 != 0 {
         at += 4;
     }
-    let sample_flags = if flags & 0x400 != 0 { Some(u32::from_be_bytes(trun[at..at + 4].try_into().unwrap())) } else { first_flags };
+    let sample_flags =
+        if flags & 0x400 != 0 { Some(u32::from_be_bytes(trun[at..at + 4].try_into().unwrap())) } else { first_flags };
     let keyframe = sample_flags.map(|f| f & 0x0001_0000 == 0).expect("sample flags");
     Fragment { decode_time, duration, keyframe, sample: Bytes::copy_from_slice(top[1].1) }
 }
@@ -89,7 +96,10 @@ pub fn parse_fragment(data: &[u8]) -> Fragment {
 /// The next message of the video socket, `None` on timeout or an unexpected close.
 pub async fn next_video(ws: &mut Ws, timeout: Duration) -> Option<VideoMsg> {
     let deadline = tokio::time::Instant::now() + timeout;
-    async fn next(ws: &mut Ws, deadline: tokio::time::Instant) -> Result<Option<Result<Message, tokio_tungstenite::tungstenite::Error>>, tokio::time::error::Elapsed> {
+    async fn next(
+        ws: &mut Ws,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<Result<Message, tokio_tungstenite::tungstenite::Error>>, tokio::time::error::Elapsed> {
         tokio::time::timeout_at(deadline, ws.next()).await
     }
     match next(ws, deadline).await {
@@ -112,7 +122,9 @@ pub async fn next_video(ws: &mut Ws, timeout: Duration) -> Option<VideoMsg> {
             }
         }
         Ok(Some(Ok(Message::Binary(b)))) => Some(VideoMsg::Fragment(parse_fragment(&b))),
-        Ok(Some(Ok(_))) => Box::pin(next_video(ws, deadline.saturating_duration_since(tokio::time::Instant::now()))).await,
+        Ok(Some(Ok(_))) => {
+            Box::pin(next_video(ws, deadline.saturating_duration_since(tokio::time::Instant::now()))).await
+        }
         _ => None,
     }
 }
