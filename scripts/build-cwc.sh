@@ -4,8 +4,8 @@
 #
 # Builds the WinCC Unified Custom Web Control "VideoPlayer" as DIR/{GUID}.zip, the file TIA
 # Portal takes (project folder UserFiles/CustomControls/): manifest.json with the version of
-# Cargo.toml, assets/logo.png, and control/ (the page, its scripts, and Siemens'
-# control/js/webcc.min.js with its <script> tag). DIR defaults to $CARGO_TARGET_DIR/cwc.
+# Cargo.toml, assets/logo.png, and control/ (the page, its scripts, panelcam's H.264 player
+# from web/, and Siemens' control/js/webcc.min.js with its <script> tag). DIR defaults to $CARGO_TARGET_DIR/cwc.
 #
 # webcc.min.js is Siemens' and not redistributed with panelcam: take it from the Siemens
 # application example "Integrating user-defined controls into WinCC Unified (Custom Web
@@ -74,6 +74,9 @@ files["manifest.json"] = (json.dumps(manifest, indent=2, ensure_ascii=False) + "
 files["assets/logo.png"] = read("assets/logo.png")
 for name in sorted(os.listdir(os.path.join(src, "control"))):
     files[f"control/{name}"] = read(f"control/{name}")
+# panelcam's H.264 player, shared with its own pages (web/): control/index.html loads it.
+for name in ("fmp4.js", "h264-sinks.js", "h264.js"):
+    files[f"control/{name}"] = read(f"../web/{name}")
 files["control/videoplayer.js"] = replace_once(
     "control/videoplayer.js", files["control/videoplayer.js"],
     b'const VERSION = "dev";', f'const VERSION = "{version}";'.encode())

@@ -8,28 +8,7 @@ use serde_json::{Value, json};
 use support::chromium::{self, Browser, Page};
 use support::harness::*;
 use support::onvif::{self, Device};
-
-/// A small fingerprint of what an `<img>` currently shows (drawn into a 64x36 canvas).
-fn picture_hash_js(selector: &str) -> String {
-    format!(
-        "(() => {{ const img = document.querySelector({sel}); if (!img || !img.naturalWidth) return null;
-            const c = document.createElement('canvas'); c.width = 64; c.height = 36;
-            const g = c.getContext('2d'); g.drawImage(img, 0, 0, 64, 36);
-            const d = g.getImageData(0, 0, 64, 36).data; let h = 0;
-            for (let i = 0; i < d.length; i += 4) h = (h * 31 + d[i] + 7 * d[i + 1] + 13 * d[i + 2]) >>> 0;
-            return h; }})()",
-        sel = Value::from(selector)
-    )
-}
-
-/// Waits for a picture in `selector`, then for a different one.
-async fn assert_picture_changes(page: &Page, selector: &str) {
-    let js = picture_hash_js(selector);
-    let first = page.wait_for(&js, Duration::from_secs(15)).await.unwrap_or_else(|e| panic!("no picture: {e}"));
-    let changed = format!("(() => {{ const h = {js}; return h !== null && h !== {first} ? h : null; }})()");
-    let second = page.wait_for(&changed, Duration::from_secs(10)).await;
-    assert!(second.is_ok(), "picture did not change: {second:?}; console: {:?}", page.console_messages().await);
-}
+use support::picture::{assert_picture_changes, picture_hash_js};
 
 async fn setup() -> (TestCamera, Server) {
     let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
@@ -45,12 +24,12 @@ async fn heavy_stream_and_test_pages_show_a_moving_picture() {
     let browser = Browser::launch().await.unwrap();
 
     let stream = browser.new_page(&server.http_url("/cam/stream")).await.unwrap();
-    assert_picture_changes(&stream, "#img").await;
+    assert_picture_changes(&stream, "#video").await;
     let frames = stream.eval("window.panelcamPlayer.frames").await.unwrap();
     assert!(frames.as_u64().unwrap() >= 2, "{frames}");
 
     let test = browser.new_page(&server.http_url("/cam/test")).await.unwrap();
-    assert_picture_changes(&test, "#img").await;
+    assert_picture_changes(&test, "#video").await;
     test.wait_for("document.getElementById('state').textContent === 'connected'", Duration::from_secs(5))
         .await
         .unwrap();
@@ -74,7 +53,7 @@ async fn heavy_dashboard_shows_a_tile_with_a_moving_picture() {
     )
     .await
     .unwrap();
-    assert_picture_changes(&page, &format!("{tile} img")).await;
+    assert_picture_changes(&page, &format!("{tile} .video")).await;
     let line = page.eval("document.getElementById('server').textContent").await.unwrap();
     assert!(line.as_str().unwrap().contains(&format!("panelcam {}", env!("CARGO_PKG_VERSION"))), "{line}");
     // Record from the tile, and stop again.
@@ -130,7 +109,7 @@ async fn heavy_pages_work_behind_a_reverse_proxy_prefix() {
     });
     let browser = Browser::launch().await.unwrap();
     let page = browser.new_page(&format!("http://127.0.0.1:{proxy_port}/video/cam/stream")).await.unwrap();
-    assert_picture_changes(&page, "#img").await;
+    assert_picture_changes(&page, "#video").await;
     page.assert_no_console_errors().await;
 }
 
@@ -160,7 +139,7 @@ async fn heavy_control_page_records_and_plays_back() {
     let page = browser.new_page(&server.http_url("/cam/control")).await.unwrap();
     let wait = |js: &'static str| page.wait_for(js, Duration::from_secs(10));
     wait("document.getElementById('conn').textContent === 'connected'").await.unwrap();
-    assert_picture_changes(&page, "#img").await; // live view first
+    assert_picture_changes(&page, "#video").await; // live view first
 
     page.eval("document.getElementById('reason').value = 'browser test'").await.unwrap();
     page.click("#rec-start").await.unwrap();
@@ -184,7 +163,7 @@ async fn heavy_control_page_records_and_plays_back() {
         .wait_for(&format!("(() => {{ const t = Date.parse(document.getElementById('ts').textContent); return t < {clicked} - 1000 ? t : null; }})()"), Duration::from_secs(10))
         .await
         .unwrap();
-    let hash = picture_hash_js("#img");
+    let hash = picture_hash_js("#video");
     let first_hash = page.wait_for(&hash, Duration::from_secs(10)).await.unwrap();
     let later = page
         .wait_for(

@@ -1,7 +1,7 @@
 //! The WinCC Unified Custom Web Control (`cwc/`) in headless Chromium against the real
 //! panelcam, driven through its properties as WinCC would drive it.
 //!
-//! The control is served by a static file server of its own ([`StaticFiles`]), never by
+//! The control is served by a static file server of its own (`serve_control`), never by
 //! panelcam: in the plant WinCC's runtime hosts it, so it is cross-origin to panelcam and its
 //! requests must pass CORS like there. Without WebCC it reads its properties from the query
 //! string; `window.panelcamSetProperty` changes them and `window.panelcamStatus` holds what it
@@ -17,12 +17,11 @@ use support::cwc::*;
 use support::harness::*;
 use support::onvif::{self, Device};
 use support::prefix_proxy::PrefixProxy;
-use support::static_files::StaticFiles;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_cwc_shows_live_video_and_writes_its_status() {
     let server = server_with(json!({}), lavfi_camera(json!({"token": TOKEN}))).await;
-    let files = StaticFiles::serve(repo_path("cwc/control")).await;
+    let files = serve_control().await;
     let browser = Browser::launch().await.unwrap();
     // The server's base URL: its only camera is found through /api/cameras.
     let base = server.http_url("");
@@ -84,7 +83,7 @@ async fn heavy_cwc_works_behind_wincc_s_reverse_proxy_prefix() {
     let server = server_with(json!({}), lavfi_camera(json!({"token": TOKEN}))).await;
     // WinCC's IIS maps /video/<x> to panelcam's /<x>; the old control's documented base URL.
     let proxy = PrefixProxy::start(server.port).await;
-    let files = StaticFiles::serve(repo_path("cwc/control")).await;
+    let files = serve_control().await;
     let browser = Browser::launch().await.unwrap();
     let control = Control::open(
         &browser,
@@ -118,7 +117,7 @@ async fn heavy_cwc_works_behind_wincc_s_reverse_proxy_prefix() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_cwc_reads_every_camera_url_form_and_matches_its_manifest() {
-    let files = StaticFiles::serve(repo_path("cwc/control")).await;
+    let files = serve_control().await;
     let browser = Browser::launch().await.unwrap();
     // No camera URL: nothing connects, and the control says why.
     let control = Control::open(&browser, &files, &[]).await;
@@ -193,7 +192,7 @@ async fn heavy_cwc_reads_every_camera_url_form_and_matches_its_manifest() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn heavy_cwc_records_and_plays_back_with_speed_and_seek() {
     let server = server_with(json!({}), lavfi_camera(json!({"token": TOKEN}))).await;
-    let files = StaticFiles::serve(repo_path("cwc/control")).await;
+    let files = serve_control().await;
     let browser = Browser::launch().await.unwrap();
     let control = Control::open(
         &browser,
@@ -297,7 +296,7 @@ async fn heavy_cwc_plays_live_hls() {
     })
     .await;
     assert!(ready, "live playlist: {}", server.get("/cam/hls/live.m3u8").await.text());
-    let files = StaticFiles::serve(repo_path("cwc/control")).await;
+    let files = serve_control().await;
     let browser = Browser::launch().await.unwrap();
     let control = Control::open(
         &browser,
@@ -346,7 +345,7 @@ async fn nth_call(device: &Device, action: &str, n: usize) -> String {
 async fn heavy_cwc_moves_the_camera_over_onvif() {
     let device = Device::start(false).await;
     let server = server_with(json!({}), lavfi_camera(onvif::ptz_section(&device.url(), onvif::PASSWORD))).await;
-    let files = StaticFiles::serve(repo_path("cwc/control")).await;
+    let files = serve_control().await;
     let browser = Browser::launch().await.unwrap();
     let control = Control::open(
         &browser,

@@ -81,7 +81,11 @@ fn cwc_package_has_the_layout_wincc_expects_and_the_version() {
             "control/",
             "assets/logo.png",
             "control/endpoints.js",
+            "control/fmp4.js",
+            "control/h264-sinks.js",
+            "control/h264.js",
             "control/index.html",
+            "control/livevideo.js",
             "control/players.js",
             "control/properties.js",
             "control/style.css",
@@ -101,6 +105,10 @@ fn cwc_package_has_the_layout_wincc_expects_and_the_version() {
     assert_eq!(props.keys().cloned().collect::<Vec<_>>(), sorted(&PROPERTIES));
     assert!(file("control/videoplayer.js").contains(&format!("const VERSION = \"{}\";", env!("CARGO_PKG_VERSION"))));
     assert!(!file("control/index.html").contains("webcc.min.js\"></script>"), "no WebCC without --webcc");
+    for shared in ["fmp4.js", "h264-sinks.js", "h264.js"] {
+        let web = std::fs::read_to_string(repo_path(&format!("web/{shared}"))).unwrap();
+        assert_eq!(file(&format!("control/{shared}")), web, "{shared}: panelcam's own H.264 player, as it is");
+    }
     let png = &entries.iter().find(|(n, _)| n == "assets/logo.png").unwrap().1;
     assert!(
         png.starts_with(b"\x89PNG") && u32::from_be_bytes(png[16..20].try_into().unwrap()) >= 120,

@@ -1,4 +1,5 @@
-// Shared by every page: live MJPEG over WebSocket (one binary message = one JPEG).
+// Shared by every page: the live picture, as the camera's own H.264 (CameraPlayer with h264.js,
+// inlined after this file) or as MJPEG over WebSocket (LivePlayer: one binary message = one JPEG).
 // All URLs are derived from location.pathname so pages work behind a reverse-proxy prefix
 // such as /video/cam1/stream (WinCC's IIS rewrite).
 "use strict";
@@ -17,6 +18,15 @@ const panelcam = {
   prefix() {
     const base = panelcam.cameraBase();
     return base.endsWith("/dashboard") ? base.slice(0, -"/dashboard".length) : base.replace(/\/[^/]*$/, "");
+  },
+  // ?mode=webcodecs|mse|mjpeg forces how live video is shown; "auto" picks (CameraPlayer).
+  playMode() {
+    return new URLSearchParams(location.search).get("mode") || "auto";
+  },
+  // ?latency=<seconds>: how far Media Source playback may trail the newest picture.
+  maxLatency() {
+    const s = Number(new URLSearchParams(location.search).get("latency"));
+    return s > 0 ? s : undefined;
   },
   wsUrl(path) {
     return (location.protocol === "https:" ? "wss://" : "ws://") + location.host + path;
@@ -129,6 +139,7 @@ class LivePlayer {
     img.onload = () => {
       this.img.src = img.src;
       this.frames++;
+      this.lastFrameTime = performance.now();
       this.latencyMs = performance.now() - at;
       this.width = img.naturalWidth;
       this.height = img.naturalHeight;
@@ -160,5 +171,97 @@ class LivePlayer {
     this.stopped = true;
     clearInterval(this.timer);
     if (this.ws) this.ws.close();
+  }
+}
+
+const PLAY_MODES = ["auto", "webcodecs", "mse", "mjpeg"];
+
+// A camera's live picture in `box` (a .video element holding an <img>): its own H.264 when the
+// camera and this browser allow it (WebCodecs in a secure context, else Media Source), else
+// MJPEG. A forced mode (`mode` other than "auto") that cannot play says why in `message`
+// instead of showing another. The mode in use is `mode` and box.dataset.mode ("" while the
+// first stream description is awaited). Reads like a LivePlayer: state, frames, fps, kbps,
+// latencyMs, width, height.
+// urls: { video: the H.264 WebSocket, mjpeg: the JPEG WebSocket }.
+class CameraPlayer {
+  constructor(box, urls, mode, onUpdate) {
+    this.box = box;
+    this.urls = urls;
+    this.wanted = mode || "auto";
+    this.onUpdate = onUpdate || (() => {});
+    this.inner = null;
+    this.message = "";
+    if (!PLAY_MODES.includes(this.wanted)) {
+      this.message = `unknown mode "${this.wanted}" (${PLAY_MODES.join(", ")})`;
+      this.report();
+    } else if (this.wanted === "mjpeg") {
+      this.startMjpeg();
+    } else {
+      this.startH264();
+    }
+  }
+
+  startH264() {
+    this.inner = new PanelcamH264.H264Player({
+      url: this.urls.video,
+      mode: this.wanted,
+      video: () => this.element("video"),
+      canvas: () => this.element("canvas"),
+      maxLatency: panelcam.maxLatency(),
+      onChange: () => this.report(),
+      onUnavailable: (why) => {
+        if (this.wanted !== "auto") return; // forced: the message stays
+        this.message = "showing MJPEG: " + why;
+        this.startMjpeg();
+      },
+      log: (text) => console.debug("panelcam player:", text),
+    });
+  }
+
+  startMjpeg() {
+    this.inner = new LivePlayer(this.box.querySelector("img"), this.urls.mjpeg, () => this.report());
+  }
+
+  // The <video> (Media Source) or <canvas> (WebCodecs) of this box, made on first use.
+  element(tag) {
+    let e = this.box.querySelector(tag + ".h264");
+    if (!e) {
+      e = document.createElement(tag);
+      e.className = "h264";
+      if (tag === "video") e.muted = e.autoplay = e.playsInline = true;
+      this.box.querySelector("img").after(e);
+    }
+    return e;
+  }
+
+  get mode() {
+    if (this.inner instanceof LivePlayer) return "mjpeg";
+    return this.inner ? this.inner.mode : "";
+  }
+
+  report() {
+    if (this.wanted !== "auto" && this.inner && this.inner.message) {
+      const forced = this.inner.state === "unavailable" ? "H.264 is not available for this camera: " : "";
+      this.message = forced + this.inner.message;
+    }
+    this.box.dataset.mode = this.mode;
+    this.onUpdate(this);
+  }
+
+  get state() {
+    if (this.inner) return this.inner.state;
+    return this.message ? "unsupported" : "connecting";
+  }
+  get frames() { return this.inner ? this.inner.frames : 0; }
+  get framesDecoded() { return this.frames; }
+  get lastFrameTime() { return this.inner && this.inner.lastFrameTime; }
+  get fps() { return this.inner ? this.inner.fps : 0; }
+  get kbps() { return this.inner ? this.inner.kbps : 0; }
+  get latencyMs() { return this.inner ? this.inner.latencyMs : 0; }
+  get width() { return this.inner ? this.inner.width : 0; }
+  get height() { return this.inner ? this.inner.height : 0; }
+
+  stop() {
+    if (this.inner) this.inner.stop();
   }
 }

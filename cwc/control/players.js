@@ -1,5 +1,6 @@
 // What shows the picture: JPEG frames from a WebSocket (the live socket, or the control socket
-// that also replays recordings and carries PTZ), or the camera's own H.264 as HLS in <video>.
+// that also replays recordings and carries PTZ), or the camera's own H.264 as HLS in <video>
+// (live H.264 over a WebSocket is livevideo.js).
 // Every player answers sample(): connected, frames per second and kbit/s since the last
 // sample (and for HLS the time on screen), which the control writes to its status properties.
 "use strict";

@@ -16,6 +16,7 @@
     use_control_stream: ["boolean", false],
     enable_livestream: ["boolean", true],
     use_hls_streaming: ["boolean", false],
+    live_stream_mode: ["string", "auto"],
     enable_recording: ["boolean", false],
     recording_reason: ["string", ""],
     enable_playback: ["boolean", false],

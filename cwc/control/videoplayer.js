@@ -45,7 +45,7 @@
       this.serverKey = null; // the camera_stream_url and token it was resolved from
       this.serverReady = Promise.resolve(null);
       this.player = null;
-      this.transport = "none"; // "none", "live", "control" or "hls"
+      this.transport = "none"; // "none", "live" (H.264 or JPEGs), "control" or "hls"
       this.controlMode = null; // the mode last sent over the control socket
       this.frameTime = null; // capture (control socket) or arrival (live socket) time on screen
       this.written = {};
@@ -88,6 +88,9 @@
         case "enable_playback":
         case "playback_start_time":
         case "playback_end_time":
+          return this.update();
+        case "live_stream_mode":
+          if (this.transport === "live") this.connect("none"); // the same transport, started anew
           return this.update();
         case "playback_speed":
           return this.sendSpeed();
@@ -205,11 +208,12 @@
         onReply: (reply) => this.reply(reply),
         onState: () => this.connectionChanged(),
         onClosed: (text) => this.setStatusText(text, text.endsWith("reconnecting…") ? "wait" : "error"),
+        onShown: (time) => this.shown(time),
         log: (text) => this.debug(text),
       };
       const server = this.server;
       if (transport === "live") {
-        this.player = new cwc.SocketPlayer(server.socketUrl("live"), false, this.view, events);
+        this.player = new cwc.LiveVideoPlayer(server, this.props.live_stream_mode.trim(), this.view, $("picture"), events);
       } else if (transport === "control") {
         this.player = new cwc.SocketPlayer(server.socketUrl("control"), true, this.view, events);
       } else if (transport === "hls") {

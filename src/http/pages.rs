@@ -23,7 +23,15 @@ pub struct Pages {
 }
 
 const STYLE: &str = include_str!("../../web/style.css");
-const PLAYER: &str = include_str!("../../web/player.js");
+/// The player and, after it, the H.264 player it uses (fMP4 parsing, the WebCodecs and Media
+/// Source sinks, the socket): separate files so each stays readable, one inline block per page.
+/// The WinCC control loads the same three H.264 files as scripts of its own (`cwc/`).
+const PLAYER: &str = concat!(
+    include_str!("../../web/player.js"),
+    include_str!("../../web/fmp4.js"),
+    include_str!("../../web/h264-sinks.js"),
+    include_str!("../../web/h264.js"),
+);
 
 /// The icon inline, so no page asks for `/favicon.ico` (and logs a 404 when it is missing).
 const ICON: &str = "<link rel=\"icon\" href=\"data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Crect x='1' y='4' width='10' height='8' rx='1' fill='%23246'/%3E%3Cpath d='M11 7l4-2v6l-4-2z' fill='%23246'/%3E%3C/svg%3E\">";

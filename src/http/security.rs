@@ -6,8 +6,9 @@
 //! instead of `'unsafe-inline'`: an injected `<script>` or `onclick=` does not run. What else
 //! they need, and why:
 //! - `img-src data: blob:`: the inline favicon, and live JPEGs shown from `blob:` URLs;
-//! - `media-src blob:`, `worker-src blob:`: hls.js plays through Media Source (a `blob:` URL)
-//!   and runs its demuxer in a worker made from a `blob:` URL;
+//! - `media-src blob:`, `worker-src blob:`: hls.js and the live H.264 player (`web/h264.js`)
+//!   play through Media Source (a `blob:` URL); hls.js runs its demuxer in a worker made from a
+//!   `blob:` URL;
 //! - `connect-src 'self' ws: wss:`: API calls, playlists, and the WebSockets (`'self'` covers
 //!   same-origin `ws:`/`wss:` only since CSP 3, which older panel browsers lack);
 //! - `frame-ancestors`: WinCC embeds the pages in an iframe, so which origins may embed them

@@ -8,14 +8,14 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::chromium::{Browser, Page};
-use super::harness::{Server, merge};
+use super::harness::{Server, merge, repo_path};
 use super::static_files::StaticFiles;
 
 pub const TOKEN: &str = "cam-s3cret-token";
 pub const BEARER: &str = "Bearer cam-s3cret-token";
 
-/// Every property of issue 10 and the spec.
-pub const PROPERTIES: [&str; 23] = [
+/// Every property of issue 10 and the spec, and issue 11's `live_stream_mode`.
+pub const PROPERTIES: [&str; 24] = [
     "camera_stream_url",
     "camera_auth_token",
     "enable_connection",
@@ -24,6 +24,7 @@ pub const PROPERTIES: [&str; 23] = [
     "use_control_stream",
     "enable_livestream",
     "use_hls_streaming",
+    "live_stream_mode",
     "enable_recording",
     "recording_reason",
     "enable_playback",
@@ -59,6 +60,14 @@ pub async fn server_with(config: Value, camera: Value) -> Server {
     let server = Server::start(config, &[("cam", camera)]).await;
     server.wait_streaming("cam", Duration::from_secs(20)).await;
     server
+}
+
+/// `cwc/control` as WinCC would host it: with panelcam's H.264 player from `web/` next to it,
+/// where `scripts/build-cwc.sh` packs it.
+pub async fn serve_control() -> StaticFiles {
+    let shared = ["fmp4.js", "h264-sinks.js", "h264.js"];
+    let extra = shared.iter().map(|name| (format!("/{name}"), repo_path(&format!("web/{name}")))).collect();
+    StaticFiles::serve_with(repo_path("cwc/control"), extra).await
 }
 
 /// `name=value&...`, percent-encoded.

@@ -9,6 +9,7 @@ pub mod h264;
 pub mod harness;
 pub mod mqtt;
 pub mod onvif;
+pub mod picture;
 pub mod pki;
 pub mod prefix_proxy;
 pub mod static_files;

@@ -15,11 +15,18 @@ pub struct StaticFiles {
 impl StaticFiles {
     /// Serves the files under `root` (GET only; no listings, nothing outside `root`).
     pub async fn serve(root: PathBuf) -> StaticFiles {
+        StaticFiles::serve_with(root, Vec::new()).await
+    }
+
+    /// Serves `root` and, over it, single files at given URL paths (`("/h264.js", file)`): what
+    /// a build script would have copied in.
+    pub async fn serve_with(root: PathBuf, extra: Vec<(String, PathBuf)>) -> StaticFiles {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
+        let extra = std::sync::Arc::new(extra);
         let task = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
-                tokio::spawn(answer(sock, root.clone()));
+                tokio::spawn(answer(sock, root.clone(), extra.clone()));
             }
         });
         StaticFiles { port, task }
@@ -36,7 +43,7 @@ impl Drop for StaticFiles {
     }
 }
 
-async fn answer(mut sock: TcpStream, root: PathBuf) {
+async fn answer(mut sock: TcpStream, root: PathBuf, extra: std::sync::Arc<Vec<(String, PathBuf)>>) {
     let mut head = Vec::new();
     let mut buf = [0u8; 2048];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -52,7 +59,10 @@ async fn answer(mut sock: TcpStream, root: PathBuf) {
     let mut words = head.split_whitespace();
     let (method, target) = (words.next().unwrap_or(""), words.next().unwrap_or("/"));
     let path = target.split(['?', '#']).next().unwrap_or("/");
-    let file = resolve(&root, path);
+    let file = match extra.iter().find(|(at, _)| at == path) {
+        Some((_, file)) => Some(file.clone()),
+        None => resolve(&root, path),
+    };
     let (status, kind, body) = match (method, file.and_then(|f| std::fs::read(&f).ok().map(|b| (f, b)))) {
         ("GET", Some((f, body))) => ("200 OK", content_type(&f), body),
         ("GET", None) => ("404 Not Found", "text/plain", b"not found".to_vec()),
