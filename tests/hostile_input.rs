@@ -22,17 +22,15 @@ async fn setup() -> (TestCamera, Server, Vec<u32>) {
     server.start_recording("cam", "evidence").await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     server.stop_recording("cam").await;
-    let pids = ffmpeg_pids_for(cam.port);
-    assert_eq!(pids.len(), 1);
-    (cam, server, pids)
+    // panelcam's own RTSP client reads the camera: its session must survive (restarts == 0).
+    (cam, server, Vec::new())
 }
 
-/// The gateway answers, streams, and runs the same FFmpeg as before.
-async fn still_standing(server: &Server, cam: &TestCamera, pids: &[u32], after: &str) {
+/// The gateway answers and streams on the same RTSP session as before.
+async fn still_standing(server: &Server, _cam: &TestCamera, _pids: &[u32], after: &str) {
     let status = server.try_request("GET", "/api/status", &[], None).await;
     let status = status.unwrap_or_else(|e| panic!("after {after} the gateway is gone: {e}\n{}", server.log()));
     assert_eq!(status.status, 200, "after {after}");
-    assert_eq!(ffmpeg_pids_for(cam.port), pids, "after {after}: FFmpeg was restarted");
     let cam_status = server.camera_status("cam").await;
     assert_eq!(
         (cam_status["state"].as_str(), cam_status["restarts"].as_u64()),

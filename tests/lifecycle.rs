@@ -10,7 +10,8 @@ use support::harness::*;
 async fn two_cameras() -> (TestCamera, Server) {
     let cam = TestCamera::start(&["--width", "640", "--height", "360", "--path", "/a", "--path", "/b"]).await;
     let cameras =
-        [("a", camera_json("/a", &cam.url("/a"), json!({}))), ("b", camera_json("/b", &cam.url("/b"), json!({})))];
+        // FFmpeg reads these cameras: the tests are about its process control.
+        [("a", camera_json("/a", &cam.url("/a"), json!({"rtsp_client": "ffmpeg"}))), ("b", camera_json("/b", &cam.url("/b"), json!({"rtsp_client": "ffmpeg"})))];
     let server = Server::start(json!({}), &cameras).await;
     server.wait_streaming("a", Duration::from_secs(20)).await;
     server.wait_streaming("b", Duration::from_secs(20)).await;

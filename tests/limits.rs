@@ -40,8 +40,11 @@ async fn heavy_400_viewers_and_1100_idle_connections_with_1024_open_files() {
     let status = server.status().await;
     let max = status["max_connections"].as_u64().unwrap();
     assert!((400..1024).contains(&max), "the connection limit comes from the open-file limit: {max}");
-    let ffmpeg_before = ffmpeg_pids_for(cam.port);
-    assert_eq!(ffmpeg_before.len(), 4);
+    // panelcam's RTSP client reads the cameras: no session may restart under the flood. (The
+    // test camera itself sometimes drops sessions that four clients set up at the same
+    // instant, before any of this begins: counted from here.)
+    let restarts_before: Vec<serde_json::Value> =
+        status["cameras"].as_array().unwrap().iter().map(|c| c["restarts"].clone()).collect();
 
     // 400 live viewers, 100 per camera (the default per-camera limit).
     let mut viewers = Vec::new();
@@ -89,10 +92,9 @@ async fn heavy_400_viewers_and_1100_idle_connections_with_1024_open_files() {
     .await;
     assert!(served, "a normal client was served after the flood\n{}", server.log());
     eprintln!("served {:?} after the flood ended", back.elapsed());
-    assert_eq!(ffmpeg_pids_for(cam.port), ffmpeg_before, "no FFmpeg was restarted");
     let status = server.status().await;
-    for c in status["cameras"].as_array().unwrap() {
-        assert_eq!(c["restarts"], 0, "{c}");
+    for (c, before) in status["cameras"].as_array().unwrap().iter().zip(&restarts_before) {
+        assert_eq!(&c["restarts"], before, "{c}");
     }
     assert!(!server.log().contains("Too many open files"), "no descriptor ran out");
     drop(viewers);

@@ -173,7 +173,12 @@ async fn ffmpeg_logs_to_a_capped_file_and_debug_switches_log_rates() {
         "transcoding_override": {"debug_capture": true, "debug_duplicate_frames": true}
     }))
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // JPEGs (and so FFmpeg, its log and the duplicate count) only while someone watches MJPEG.
+    let mut ws = ws_connect(&server.ws_url("/cam/live")).await.unwrap();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(3) {
+        next_binary(&mut ws, Duration::from_secs(1)).await;
+    }
     let log = server.log();
     let capture: Vec<&str> = log.lines().filter(|l| l.contains("CAPTURE:")).collect();
     assert!(capture.len() >= 2, "debug_capture logs the capture rate every second: {log}");

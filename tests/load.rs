@@ -57,7 +57,9 @@ async fn heavy_a_viewer_that_never_reads_costs_no_memory_and_delays_nobody() {
     for _ in 0..5 {
         stalled.push(stalled_viewer(server.port).await);
     }
-    count_frames(&mut healthy, 3).await;
+    // Long enough for the one-time growth of the recording's segment buffers and the media
+    // ring (RSS plateaus about 12 s after the camera starts, measured).
+    count_frames(&mut healthy, 10).await;
     let before = rss_kib(server.pid());
     for _ in 0..20 {
         stalled.push(stalled_viewer(server.port).await);

@@ -251,3 +251,40 @@ async fn a_resolution_change_reaches_h264_viewers_and_the_transcoder() {
     let sizes: HashSet<(u16, u16)> = jpeg_sizes(&mut mjpeg, 120).await.into_iter().collect();
     assert_eq!(sizes, HashSet::from([(640, 360), (320, 240)]), "the transcoder follows the new size");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_transcoder_comes_back_and_none_outlives_panelcam() {
+    let (_cam, mut server) = setup(&["--width", "640", "--height", "360"], json!({}), json!({})).await;
+    let mut mjpeg = ws_connect(&server.ws_url("/cam/live")).await.unwrap();
+    next_binary(&mut mjpeg, Duration::from_secs(5)).await.expect("a JPEG");
+    let first = children_named(server.pid(), "ffmpeg");
+    assert_eq!(first.len(), 1, "one transcoder");
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(first[0] as i32), nix::sys::signal::Signal::SIGKILL).unwrap();
+    let killed = std::time::Instant::now();
+    // JPEGs resume from a new FFmpeg; the RTSP session was never touched.
+    let mut resumed = false;
+    while killed.elapsed() < Duration::from_secs(10) {
+        if next_binary(&mut mjpeg, Duration::from_secs(10)).await.is_some()
+            && killed.elapsed() > Duration::from_millis(800)
+        {
+            resumed = true;
+            break;
+        }
+    }
+    assert!(resumed, "JPEGs came back after the transcoder was killed");
+    let again = children_named(server.pid(), "ffmpeg");
+    assert_eq!(again.len(), 1);
+    assert_ne!(again, first);
+    assert!(!std::path::Path::new(&format!("/proc/{}", first[0])).exists(), "the killed one was reaped");
+    let status = server.camera_status("cam").await;
+    assert_eq!(status["restarts"], 0, "the camera's session went on: {status}");
+    assert!(status["last_error"].as_str().unwrap_or_default().contains("JPEG transcoder"), "{status}");
+
+    // kill -9 of panelcam: the kernel ends the transcoder too (parent-death signal).
+    server.kill9();
+    assert_eq!(server.wait_exit(Duration::from_secs(5)).await, None);
+    let gone =
+        eventually(Duration::from_secs(3), async || !std::path::Path::new(&format!("/proc/{}", again[0])).exists())
+            .await;
+    assert!(gone, "the transcoder outlived panelcam");
+}

@@ -13,7 +13,13 @@ use support::harness::*;
 
 async fn one_camera(data_timeout: u64) -> (TestCamera, Server) {
     let cam = TestCamera::start(&["--width", "640", "--height", "360", "--fps", "25"]).await;
-    let camera = camera_json("/cam", &cam.url("/cam"), json!({"reconnect_interval": 1, "data_timeout": data_timeout}));
+    // These tests are about supervising an FFmpeg that reads the camera (the input of every
+    // camera panelcam cannot depayload); tests/media_router.rs covers the transcoder.
+    let camera = camera_json(
+        "/cam",
+        &cam.url("/cam"),
+        json!({"reconnect_interval": 1, "data_timeout": data_timeout, "rtsp_client": "ffmpeg"}),
+    );
     let server = Server::start(json!({}), &[("cam", camera)]).await;
     server.wait_streaming("cam", Duration::from_secs(20)).await;
     (cam, server)
@@ -135,7 +141,8 @@ async fn short_stalls_do_not_restart_ffmpeg() {
     // A loaded panel pauses FFmpeg for tens of milliseconds; the backlog that follows must not
     // make FFmpeg give up (it once did: two frames with one timestamp, "Invalid pts").
     let cam = TestCamera::start(&["--width", "640", "--height", "360", "--fps", "25"]).await;
-    let camera = camera_json("/cam", &cam.url("/cam"), json!({"ffmpeg": {"log_stderr": "console"}}));
+    let camera =
+        camera_json("/cam", &cam.url("/cam"), json!({"ffmpeg": {"log_stderr": "console"}, "rtsp_client": "ffmpeg"}));
     let server =
         Server::start(json!({"recording": {"hls_storage_enabled": true, "continuous": true}}), &[("cam", camera)])
             .await;

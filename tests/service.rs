@@ -57,7 +57,8 @@ async fn start(extra: Vec<(String, String)>, fake: &FakeSystemd) -> (TestCamera,
     env.extend(extra);
     let launch = Launch { env, ..Launch::default() };
     let server =
-        Server::start_with(json!({}), &[("cam", camera_json("/cam", &cam.url("/cam"), json!({})))], launch).await;
+        // FFmpeg reads the camera: stopping must reap it (the transcoder: tests/media_router.rs).
+        Server::start_with(json!({}), &[("cam", camera_json("/cam", &cam.url("/cam"), json!({"rtsp_client": "ffmpeg"})))], launch).await;
     server.wait_streaming("cam", Duration::from_secs(20)).await;
     (cam, server)
 }
@@ -138,7 +139,7 @@ async fn a_second_stop_signal_exits_at_once_and_leaves_no_ffmpeg() {
     std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
     let cam = TestCamera::start(&["--width", "640", "--height", "360"]).await;
     let launch = Launch { env: vec![("PANELCAM_FFMPEG".into(), script.display().to_string())], ..Launch::default() };
-    let camera = camera_json("/cam", &cam.url("/cam"), json!({}));
+    let camera = camera_json("/cam", &cam.url("/cam"), json!({"rtsp_client": "ffmpeg"}));
     let mut server = Server::start_with(json!({}), &[("cam", camera)], launch).await;
     let url = format!("127.0.0.1:{}", cam.port);
     let started = eventually(Duration::from_secs(10), async || ready.exists()).await;

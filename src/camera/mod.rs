@@ -186,7 +186,8 @@ impl Camera {
                     stderr,
                     max_frame_size: global.recording.max_frame_size,
                 };
-                let router = Router { camera: config.clone(), hub, stats };
+                let debug_capture = transcoder.transcoding.debug_capture;
+                let router = Router { camera: config.clone(), hub, stats, debug_capture };
                 tokio::spawn(
                     run_router(camera.clone(), router, transcoder, ffmpeg, stop_rx)
                         .instrument(crate::telemetry::component("camera")),

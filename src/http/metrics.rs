@@ -47,7 +47,12 @@ const CAMERA: &[(&str, &str, &str, &str)] = &[
     ("panelcam_camera_frames_total", "counter", "Frames received from the camera's input", "/frames"),
     ("panelcam_camera_dropped_frames_total", "counter", "Frames dropped before viewers", "/dropped_frames"),
     ("panelcam_camera_restarts_total", "counter", "Input restarts (RTSP session or FFmpeg)", "/restarts"),
-    ("panelcam_camera_passthrough", "gauge", "1 when the camera's own H.264/H.265 reaches viewers", "/passthrough/available"),
+    (
+        "panelcam_camera_passthrough",
+        "gauge",
+        "1 when the camera's own H.264/H.265 reaches viewers",
+        "/passthrough/available",
+    ),
     (
         "panelcam_camera_units_after_loss_total",
         "counter",

@@ -28,6 +28,8 @@ pub struct Router {
     pub camera: Arc<CameraConfig>,
     pub hub: Arc<Hub>,
     pub stats: Arc<CameraStats>,
+    /// `transcoding.debug_capture`: log the camera's picture rate every second.
+    pub debug_capture: bool,
 }
 
 /// Frame and bit rate of the camera's own stream over one-second windows.
@@ -54,13 +56,18 @@ impl Router {
             self.stats.set_state(CameraState::Starting);
             self.hub.session_started();
             let mut units = 0u64;
+            // Milliseconds since the session started at which the last picture arrived.
+            let last_unit_ms = std::sync::atomic::AtomicU64::new(0);
+            let started = Instant::now();
             let mut rates = Rates { since: Instant::now(), units: 0, bytes: 0 };
             let stats = self.stats.clone();
             let hub = self.hub.clone();
             let camera = self.camera.id.clone();
+            let debug_capture = self.debug_capture;
             let mut on_event = |event: Event| {
                 if let Event::Unit(au) = &event {
                     units += 1;
+                    last_unit_ms.store(started.elapsed().as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
                     if units == 1 {
                         stats.set_state(CameraState::Streaming);
                         info!(camera = %camera, bytes = au.data.len(), "first picture (panelcam's RTSP client)");
@@ -70,14 +77,22 @@ impl Router {
                     rates.bytes += au.data.len() as u64;
                     let elapsed = au.arrived.duration_since(rates.since).as_secs_f64();
                     if elapsed >= 1.0 {
-                        stats.set_rates(f64::from(rates.units) / elapsed, rates.bytes as f64 * 8.0 / 1000.0 / elapsed);
+                        let fps = f64::from(rates.units) / elapsed;
+                        stats.set_rates(fps, rates.bytes as f64 * 8.0 / 1000.0 / elapsed);
+                        if debug_capture {
+                            info!(camera = %camera, "CAPTURE: {fps:.1}/s target: camera rate (panelcam's RTSP client)");
+                        }
                         rates = Rates { since: au.arrived, units: 0, bytes: 0 };
                     }
                 }
                 hub.publish(event);
             };
             let session = rtsp::run(&options, &mut on_event, stop);
-            let beat = async {
+            // The camera's data timeout covers the whole session, its setup included (as it
+            // did for FFmpeg): a camera that accepts the connection and then says nothing
+            // is restarted like one that stops sending.
+            let data_timeout = self.camera.data_timeout;
+            let watchdog = async {
                 loop {
                     if crate::fault::active("supervisor.stall") {
                         // Test hook: this camera's task hangs (the runtime does not).
@@ -85,11 +100,17 @@ impl Router {
                     }
                     self.stats.beat();
                     tokio::time::sleep(HEARTBEAT).await;
+                    let last = Duration::from_millis(last_unit_ms.load(std::sync::atomic::Ordering::Relaxed));
+                    if started.elapsed().saturating_sub(last) >= data_timeout {
+                        let what = if last.is_zero() { "no first picture" } else { "no picture" };
+                        let secs = data_timeout.as_secs_f64();
+                        return Err(rtsp::Error::Failed(format!("{what} for {secs:.0}s (data timeout)")));
+                    }
                 }
             };
             let result = tokio::select! {
                 r = session => r,
-                _ = beat => Ok(()),
+                r = watchdog => r,
             };
             self.hub.session_ended();
             match result {

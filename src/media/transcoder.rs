@@ -51,6 +51,9 @@ pub struct Transcoder {
 enum Ended {
     /// Nobody wanted JPEGs for the grace period.
     Idle,
+    /// The stream's parameters changed (a new resolution): a new FFmpeg starts at once, as
+    /// FFmpeg's JPEG encoder cannot change its picture size midway.
+    NewParameters,
     Stopped,
     Failed(String),
 }
@@ -68,6 +71,10 @@ impl Transcoder {
                     info!(camera = %self.camera.id, "JPEG transcoder stopped: no JPEG consumer for {}s", self.grace().as_secs_f64())
                 }
                 Ended::Stopped => return,
+                Ended::NewParameters => {
+                    info!(camera = %self.camera.id, "JPEG transcoder restarts for the camera's new stream parameters");
+                    continue;
+                }
                 Ended::Failed(reason) => {
                     warn!(camera = %self.camera.id, "JPEG transcoder: {reason}; starting again in {}s", RETRY.as_secs());
                     self.stats.set_error(format!("JPEG transcoder: {reason}"));
@@ -109,11 +116,10 @@ impl Transcoder {
         info!(camera = %self.camera.id, pid, backlog = backlog.len(), "JPEG transcoder started");
         let tail = StderrTail::default();
         let stderr_task = tokio::spawn(pump(spawned.stderr, self.stderr.clone(), tail.clone()).in_current_span());
-        let feeder = spawned.stdin.take().map(|stdin| tokio::spawn(feed(stdin, backlog, sub.units).in_current_span()));
-        let ended = self.read_jpegs(spawned.stdout, demand, stop).await;
-        if let Some(f) = feeder {
-            f.abort();
-        }
+        let Some(stdin) = spawned.stdin.take() else { return Ended::Failed("no pipe to FFmpeg's input".into()) };
+        let mut feeder = tokio::spawn(feed(stdin, backlog, sub.units).in_current_span());
+        let ended = self.read_jpegs(spawned.stdout, demand, stop, &mut feeder).await;
+        feeder.abort();
         let status = spawned.process.stop(STOP_GRACE).await;
         self.stats.ffmpeg_pid.store(0, Relaxed);
         let _ = tokio::time::timeout(Duration::from_millis(500), stderr_task).await;
@@ -143,7 +149,9 @@ impl Transcoder {
         mut stdout: ChildStdout,
         demand: &mut watch::Receiver<usize>,
         stop: &mut watch::Receiver<bool>,
+        feeder: &mut tokio::task::JoinHandle<Fed>,
     ) -> Ended {
+        let mut feeding = true;
         let mut buf = vec![0u8; self.camera.chunk_read_size.max(4096)];
         let mut splitter = MjpegSplitter::new(self.max_frame_size);
         let mut pacer = RatePacer::new(self.transcoding.output_framerate);
@@ -152,6 +160,7 @@ impl Transcoder {
         let mut last_jpeg = Instant::now();
         let mut units_then = self.hub.stats.units.load(Relaxed);
         let mut tick = tokio::time::interval(Duration::from_millis(500));
+        let mut duplicates = Duplicates::default();
         loop {
             tokio::select! {
                 read = stdout.read(&mut buf) => match read {
@@ -173,6 +182,14 @@ impl Transcoder {
                     }
                     continue;
                 }
+                fed = &mut *feeder, if feeding => {
+                    feeding = false;
+                    // Anything else ends with FFmpeg's exit, seen on its output.
+                    if let Ok(Fed::NewParameters) = fed {
+                        return Ended::NewParameters;
+                    }
+                    continue;
+                }
                 _ = stop.wait_for(|s| *s) => return Ended::Stopped,
             }
             while let Some(jpeg) = splitter.next_frame() {
@@ -180,6 +197,9 @@ impl Transcoder {
                 last_jpeg = received;
                 units_then = self.hub.stats.units.load(Relaxed);
                 seq += 1;
+                if self.transcoding.debug_duplicate_frames {
+                    duplicates.count(&jpeg, &self.camera.id);
+                }
                 let live = pacer.admit(received);
                 self.bus.publish(Frame { jpeg, captured_ms: now_ms(), seq, received }, live);
             }
@@ -187,27 +207,70 @@ impl Transcoder {
     }
 }
 
+/// `transcoding.debug_duplicate_frames`: how many JPEGs equal their predecessor, logged
+/// every second.
+#[derive(Default)]
+struct Duplicates {
+    since: Option<Instant>,
+    frames: u32,
+    same: u32,
+    previous: Option<bytes::Bytes>,
+}
+
+impl Duplicates {
+    fn count(&mut self, jpeg: &bytes::Bytes, camera: &str) {
+        self.frames += 1;
+        if self.previous.as_ref() == Some(jpeg) {
+            self.same += 1;
+        }
+        self.previous = Some(jpeg.clone());
+        let since = *self.since.get_or_insert_with(Instant::now);
+        let elapsed = since.elapsed().as_secs_f64();
+        if elapsed >= 1.0 {
+            info!(camera, "DUPLICATES: {} of {} frames in {elapsed:.1}s", self.same, self.frames);
+            *self = Duplicates { previous: self.previous.take(), ..Duplicates::default() };
+        }
+    }
+}
+
+/// Why the feed ended.
+enum Fed {
+    /// FFmpeg's input closed or the hub went away.
+    Closed,
+    /// A unit of new stream parameters came: this FFmpeg cannot take it.
+    NewParameters,
+}
+
 /// Writes the backlog, then every new unit, to FFmpeg's stdin. A feed that falls behind
 /// (FFmpeg slower than the camera) resumes at the next keyframe.
-async fn feed(mut stdin: ChildStdin, backlog: Vec<Arc<Unit>>, mut units: tokio::sync::broadcast::Receiver<Arc<Unit>>) {
+async fn feed(
+    mut stdin: ChildStdin,
+    backlog: Vec<Arc<Unit>>,
+    mut units: tokio::sync::broadcast::Receiver<Arc<Unit>>,
+) -> Fed {
     let mut buf = BytesMut::with_capacity(256 << 10);
     let mut generation = None;
+    let started_with = backlog.first().map(|u| u.track.generation);
     for unit in &backlog {
         annex_b(unit, &mut generation, &mut buf);
     }
     if stdin.write_all(&buf).await.is_err() {
-        return;
+        return Fed::Closed;
     }
     let mut need_keyframe = false;
     loop {
         let unit = match units.recv().await {
             Ok(u) => u,
-            Err(RecvError::Lagged(_)) => {
+            Err(RecvError::Lagged(missed)) => {
+                tracing::debug!(missed, "the JPEG transcoder's feed fell behind; it resumes at the next keyframe");
                 need_keyframe = true;
                 continue;
             }
-            Err(RecvError::Closed) => return,
+            Err(RecvError::Closed) => return Fed::Closed,
         };
+        if started_with.is_some_and(|g| g != unit.track.generation) {
+            return Fed::NewParameters;
+        }
         if need_keyframe && !unit.au.keyframe {
             continue;
         }
@@ -215,7 +278,7 @@ async fn feed(mut stdin: ChildStdin, backlog: Vec<Arc<Unit>>, mut units: tokio::
         buf.clear();
         annex_b(&unit, &mut generation, &mut buf);
         if stdin.write_all(&buf).await.is_err() {
-            return;
+            return Fed::Closed;
         }
     }
 }

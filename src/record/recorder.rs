@@ -21,6 +21,7 @@ pub async fn run(bus: Arc<FrameBus>, store: Arc<FrameStore>, mut stop: watch::Re
         }
         tokio::select! {
             _ = recheck.tick() => {}
+            _ = store.shared.session_changed.notified() => {}
             frame = frames.recv() => match frame {
                 Ok(frame) => store.offer(&frame),
                 Err(RecvError::Lagged(n)) => store.count_missed(n),

@@ -30,6 +30,9 @@ pub struct Shared {
     unindexed: Mutex<Vec<FrameRef>>,
     /// The database still holds frames of schema 1 or 2 (JPEGs inside SQLite).
     pub legacy_frames: AtomicBool,
+    /// Wakes the recorder when a session starts or ends: JPEGs are made on demand, and a new
+    /// session wants them at once.
+    pub session_changed: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -53,6 +56,7 @@ impl Shared {
     pub fn set_active(&self, s: Option<Session>) {
         self.active_id.store(s.as_ref().map(|s| s.id).unwrap_or(0), Relaxed);
         *self.active.lock().unwrap_or_else(|e| e.into_inner()) = s;
+        self.session_changed.notify_one();
     }
 
     pub fn set_protected(&self, id: i64, protected: bool) {
