@@ -112,3 +112,23 @@ fn the_recording_feed_gets_every_unit_in_order() {
     let times: Vec<u64> = rx.iter().map(|u| u.decode_time).collect();
     assert_eq!(times, (0..20).map(|i| i * 3600).collect::<Vec<_>>());
 }
+
+#[test]
+fn the_transcoders_input_is_annex_b_with_parameters_first_and_a_delimiter_after_each_picture() {
+    use crate::media::transcoder::annex_b;
+    let hub = hub_with_gop(2);
+    let gop = hub.subscribe().gop;
+    let (mut out, mut generation) = (bytes::BytesMut::new(), None);
+    annex_b(&gop[0], &mut generation, &mut out);
+    let p = params(0x00);
+    let mut expected = Vec::new();
+    for nal in [&p.sps[..], &p.pps[..], &[0x65, 0x88, 0x84], &[0x09, 0xf0]] {
+        expected.extend_from_slice(&[0, 0, 0, 1]);
+        expected.extend_from_slice(nal);
+    }
+    assert_eq!(&out[..], &expected[..]);
+    // The next picture: no parameter sets again, just the slice and the delimiter.
+    out.clear();
+    annex_b(&gop[1], &mut generation, &mut out);
+    assert_eq!(&out[..], &[0, 0, 0, 1, 0x41, 0x9a, 0x02, 0, 0, 0, 1, 0x09, 0xf0][..]);
+}
