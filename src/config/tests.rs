@@ -116,6 +116,30 @@ fn spec_camera_reads_every_field() {
     assert_eq!(cam.transcoding.capture_framerate, Some(10.0));
     assert_eq!(cam.ptz.profile_token, "profile1");
     assert!(cam.ptz.enabled);
+    // Its FFmpeg input options ask for FFmpeg, and get it (and say why).
+    assert!(cam.ffmpeg_input_reason().unwrap().contains("ffmpeg.rtbufsize"), "{:?}", cam.ffmpeg_input_reason());
+}
+
+#[test]
+fn panelcam_reads_rtsp_cameras_unless_told_or_given_ffmpeg_input_options() {
+    let dir = TempDir::new("client");
+    let read = |name: &str, json: &str| load_camera_file(&dir.write(name, json)).unwrap().0;
+    let plain = read("a.json", r#"{"path": "/a", "url": "rtsp://10.0.0.1/s"}"#);
+    assert_eq!(plain.ffmpeg_input_reason(), None);
+    let told = read("b.json", r#"{"path": "/b", "url": "rtsp://10.0.0.1/s", "rtsp_client": "ffmpeg"}"#);
+    assert_eq!(told.ffmpeg_input_reason().as_deref(), Some("rtsp_client is \"ffmpeg\""));
+    let http = read("c.json", r#"{"path": "/c", "url": "http://10.0.0.1/mjpg"}"#);
+    assert!(http.ffmpeg_input_reason().unwrap().contains("not an RTSP source"));
+    let flags = read("d.json", r#"{"path": "/d", "url": "rtsp://10.0.0.1/s", "ffmpeg": {"fflags": "+genpts"}}"#);
+    assert!(flags.ffmpeg_input_reason().unwrap().contains("ffmpeg.fflags"));
+    // Output options apply to the transcoder: they keep panelcam's client.
+    let output =
+        read("e.json", r#"{"path": "/e", "url": "rtsp://10.0.0.1/s", "ffmpeg": {"scale": "320:-1", "quality": 50}}"#);
+    assert_eq!(output.ffmpeg_input_reason(), None);
+    let bad =
+        load_camera_file(&dir.write("f.json", r#"{"path": "/f", "url": "rtsp://10.0.0.1/s", "rtsp_client": "vlc"}"#));
+    let text = format!("{bad:?}");
+    assert!(text.contains("rtsp_client"), "a wrong value names the field: {text}");
 }
 
 #[test]
