@@ -228,13 +228,19 @@ def encoder_chain(args):
     # zerolatency: no B-frames, no lookahead, sliced threads. config-interval=1
     # repeats SPS/PPS before every IDR so late joiners of the shared media can
     # start decoding at the next keyframe.
-    pay = "rtph264pay name=pay0 pt=96 config-interval=1"
+    codec = "h265" if args.codec == "h265" else "h264"
+    pay = f"rtp{codec}pay name=pay0 pt=96 config-interval=1"
     if args.dump:
         # The encoder's output as it goes to the payloader, for tests that check an
         # RTSP client hands on exactly the camera's bytes (tests/rtsp_client.rs).
         pay = (
             f"tee name=t ! queue ! {pay} "
             f"t. ! queue ! filesink location={args.dump} sync=false async=false buffer-mode=unbuffered"
+        )
+    if codec == "h265":
+        return (
+            f"x265enc tune=zerolatency speed-preset=ultrafast key-int-max={args.gop} "
+            f"bitrate={args.bitrate} ! video/x-h265,profile=main ! {pay}"
         )
     return (
         f"x264enc tune=zerolatency speed-preset=ultrafast key-int-max={args.gop} "
@@ -432,6 +438,7 @@ def parse_args(argv=None):
         "--alt-size", type=parse_size, default=(640, 360), metavar="WxH",
         help="second size for --resize-every (default 640x360)",
     )
+    p.add_argument("--codec", choices=("h264", "h265"), default="h264", help="the camera's codec (x264 or x265)")
     p.add_argument("--dump", help="also write the encoder's H.264 (as the payloader takes it) to this file")
     args = p.parse_args(argv)
     args.path = [x if x.startswith("/") else "/" + x for x in (args.path or ["/cam"])]

@@ -53,6 +53,12 @@ async fn collect(ws: &mut support::client::Ws, n: usize) -> (Vec<serde_json::Val
     collect_more(ws, n, false).await
 }
 
+/// A NAL unit without trailing zero bytes (which FFmpeg's Annex B output adds after some).
+fn trim_zeros(nal: &[u8]) -> &[u8] {
+    let end = nal.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    &nal[..end]
+}
+
 /// As `ffprobe -show_data_hash sha256` writes it.
 fn sha256_hex(data: &[u8]) -> String {
     let hex: String = Sha256::digest(data).iter().map(|b| format!("{b:02x}")).collect();
@@ -287,4 +293,58 @@ async fn a_killed_transcoder_comes_back_and_none_outlives_panelcam() {
         eventually(Duration::from_secs(3), async || !std::path::Path::new(&format!("/proc/{}", again[0])).exists())
             .await;
     assert!(gone, "the transcoder outlived panelcam");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_h265_camera_passes_through_and_its_jpegs_come_from_the_transcoder() {
+    let (cam, server) = setup(&["--codec", "h265", "--width", "640", "--height", "360"], json!({}), json!({})).await;
+    let reference = server.dir.0.join("reference.mp4");
+    let mut ffmpeg = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-rtsp_transport", "tcp", "-i", &cam.url("/cam"), "-c", "copy", "-t", "5", "-y"])
+        .arg(&reference)
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let mut ws = ws_connect(&server.ws_url("/cam/video")).await.unwrap();
+    let (inits, fragments) = collect(&mut ws, 30).await;
+    assert!(inits[0]["codec"].as_str().unwrap().starts_with("hvc1.1."), "H.265 Main: {}", inits[0]);
+    assert_eq!((inits[0]["width"].as_u64(), inits[0]["height"].as_u64()), (Some(640), Some(360)));
+    assert!(fragments[0].keyframe);
+    let mut mjpeg = ws_connect(&server.ws_url("/cam/live")).await.unwrap();
+    let jpeg = next_binary(&mut mjpeg, Duration::from_secs(5)).await.expect("a JPEG from the H.265 stream");
+    assert_eq!(support::client::jpeg_size(&jpeg), (640, 360));
+    assert!(ffmpeg.wait().await.unwrap().success());
+    // FFmpeg's MP4 muxer moves H.265 parameter sets out of the samples, so the pictures are
+    // compared slice by slice: every coded slice a viewer got is one of FFmpeg's, byte for byte.
+    let annex_b = server.dir.0.join("reference.hevc");
+    let status = tokio::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(&reference)
+        .args(["-c", "copy", "-bsf:v", "hevc_mp4toannexb", "-f", "hevc", "-y"])
+        .arg(&annex_b)
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let stream = std::fs::read(&annex_b).unwrap();
+    let starts: Vec<usize> =
+        stream.windows(3).enumerate().filter(|(_, w)| *w == [0, 0, 1]).map(|(i, _)| i + 3).collect();
+    let camera_slices: HashSet<&[u8]> = starts
+        .iter()
+        .enumerate()
+        .map(|(k, &at)| {
+            let end = starts.get(k + 1).map_or(stream.len(), |next| next - 3);
+            trim_zeros(&stream[at..end])
+        })
+        .filter(|nal| (nal[0] >> 1) & 0x3f < 32)
+        .collect();
+    let slices: Vec<&[u8]> = fragments
+        .iter()
+        .flat_map(|f| nal_units(&f.sample))
+        .filter(|nal| (nal[0] >> 1) & 0x3f < 32)
+        .map(trim_zeros)
+        .collect();
+    assert!(slices.len() >= fragments.len());
+    let same = slices.iter().filter(|s| camera_slices.contains(*s)).count();
+    assert_eq!(same, slices.len(), "{same} of {} H.265 slices equal the camera's", slices.len());
 }
