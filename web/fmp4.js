@@ -26,8 +26,8 @@
     return out;
   }
 
-  // One media fragment (moof+mdat, one sample) as { time (90 kHz), duration, keyframe, data },
-  // or null when it is not one.
+  // One media fragment (moof+mdat, one sample) as { time (90 kHz), duration, durationAt,
+  // keyframe, data }, or null when it is not one.
   function parseFragment(buffer) {
     const bytes = new Uint8Array(buffer);
     const view = new DataView(buffer);
@@ -55,10 +55,10 @@
         if (flags & 0x10) (defaults.size = view.getUint32(at)), (at += 4);
         if (flags & 0x20) defaults.flags = view.getUint32(at);
       } else if (b.type === "trun" && view.getUint32(b.body + 4) >= 1) {
-        sample = { offset: null, duration: null, size: null, flags: null };
+        sample = { offset: null, duration: null, durationAt: null, size: null, flags: null };
         if (flags & 0x1) (sample.offset = view.getInt32(at)), (at += 4);
         if (flags & 0x4) (sample.flags = view.getUint32(at)), (at += 4);
-        if (flags & 0x100) (sample.duration = view.getUint32(at)), (at += 4);
+        if (flags & 0x100) (sample.durationAt = at), (sample.duration = view.getUint32(at)), (at += 4);
         if (flags & 0x200) (sample.size = view.getUint32(at)), (at += 4);
         if (flags & 0x400) sample.flags = view.getUint32(at);
       }
@@ -71,6 +71,7 @@
     return {
       time,
       duration: sample.duration !== null ? sample.duration : defaults.duration,
+      durationAt: sample.durationAt, // where the sample's own duration is, or null (tfhd's default)
       keyframe: (flags & NON_SYNC) === 0,
       data: bytes.subarray(start, start + size),
     };

@@ -9,6 +9,9 @@
   // drop them and start again at the next keyframe.
   const MAX_BACKLOG = 90;
   const base64Bytes = ns.base64Bytes;
+  // MSE: a gap up to this long between two pictures (90 kHz) is lost pictures, shown as the
+  // picture before it standing still; a longer one (a skip ahead) is cut out of the timeline.
+  const MAX_HOLD = 90000;
 
   const mimeOf = (codec) => `video/mp4; codecs="${codec}"`;
 
@@ -113,6 +116,12 @@
   // Media Source: segments appended in "sequence" mode, so that a server skip ahead or a camera
   // restart (time starting again at 0) does not leave gaps or overlaps; the playhead is then
   // kept at the live edge.
+  //
+  // Each picture is appended when the next one arrives, its duration set to the time until that
+  // one. panelcam only knows the interval *before* a picture; after lost pictures (UDP) the next
+  // one comes later than the last one's duration says, which Media Source takes for a
+  // discontinuity and then drops every picture up to the next keyframe (a frozen picture for up
+  // to a GOP per loss).
   class VideoSink {
     constructor(video, events, maxLatency) {
       this.video = video;
@@ -122,6 +131,7 @@
       this.buffer = null;
       this.codec = null;
       this.needKey = false;
+      this.held = null; // the newest picture, appended when the next one arrives
       this.trimmedAt = 0;
       video.muted = true;
       video.autoplay = true;
@@ -138,6 +148,7 @@
     }
 
     init(init, segment) {
+      this.release(null);
       if (this.codec && this.codec !== init.codec) this.queue.push({ codec: init.codec });
       this.codec = this.codec || init.codec;
       this.queue.push({ init: segment });
@@ -147,11 +158,25 @@
     push(fragment, bytes) {
       if (this.queue.length > MAX_BACKLOG) {
         this.queue = this.queue.filter((item) => !item.media);
+        this.held = null;
         this.needKey = true;
       }
       if (this.needKey && !fragment.keyframe) return;
       this.needKey = false;
-      this.queue.push({ media: bytes });
+      this.release(fragment.time);
+      this.held = { fragment, bytes };
+    }
+
+    // Appends the picture held back, lasting until `next` (90 kHz; null: as it says).
+    release(next) {
+      const held = this.held;
+      this.held = null;
+      if (!held) return;
+      const gap = next === null ? 0 : next - held.fragment.time;
+      if (held.fragment.durationAt !== null && gap > 0 && gap <= MAX_HOLD) {
+        new DataView(held.bytes).setUint32(held.fragment.durationAt, gap);
+      }
+      this.queue.push({ media: held.bytes });
       this.pump();
     }
 
@@ -231,6 +256,7 @@
       clearInterval(this.timer);
       this.video.removeEventListener("error", this.onError);
       this.queue = [];
+      this.held = null;
       this.video.removeAttribute("src");
       this.video.load();
     }

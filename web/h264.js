@@ -163,8 +163,12 @@
             : new ns.VideoSink(this.options.video(), events, this.options.maxLatency || MAX_LATENCY_S);
       }
       this.sink.init(init, segment);
-      this.width = init.width || this.width;
-      this.height = init.height || this.height;
+      // The announced size until a picture is shown; after that the shown pictures say it (a
+      // <video> still shows pictures of the old size for a moment after a new init).
+      if (!this.lastFrameTime) {
+        this.width = init.width || this.width;
+        this.height = init.height || this.height;
+      }
       this.changed();
     }
 
