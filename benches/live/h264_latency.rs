@@ -165,7 +165,7 @@ pub async fn h264_latency() {
     let start = Instant::now();
     while start.elapsed() < WARMUP + measure {
         let Some(msg) = next_video(&mut ws, Duration::from_secs(5)).await else {
-            println!("  (no fragment for 5 s)");
+            println!("  (no fragment for 5 s, or the socket closed)");
             break;
         };
         let arrival_ms = unix_ms();

@@ -3,9 +3,10 @@
 //! runs for a camera nobody watches as MJPEG:
 //!
 //! - `router-cpu`: 4 cameras at 1280x720 25 fps, continuous HLS recording to the local store,
-//!   2 H.264 viewers (`/<cam>/video`, reading every fragment) per camera. Then, on the same
-//!   panelcam, one MJPEG viewer per camera more (the transcoders run), and as "before" the
-//!   same cameras with `"rtsp_client": "ffmpeg"` and one MJPEG viewer each.
+//!   2 H.264 viewers (`/<cam>/video`, reading every fragment) per camera. On the same
+//!   panelcam also without viewers first (the RTSP sessions' and recording's share) and with
+//!   one MJPEG viewer per camera more last (the transcoders run); as "before" the same
+//!   cameras with `"rtsp_client": "ffmpeg"` and one MJPEG viewer each.
 //! - `idle-camera-cpu`: one such camera, shipped defaults, no viewer, then one H.264 viewer.
 //!
 //! Every window also checks what it claims: recording kept new segments, and the JPEG
@@ -147,6 +148,15 @@ pub async fn router_cpu() {
         IDS.iter().map(|id| (*id, reference_camera_file(&format!("/{id}"), &url(id)))).collect();
     let mut server = start_panelcam_with(&files, recording_config(), None).await;
     let mut viewers = Viewers::new();
+    // What the 4 RTSP sessions and recording cost alone, to tell the viewers' share.
+    tokio::time::sleep(SETTLE).await;
+    let alone = measure(&server, &IDS, &viewers, length).await;
+    println!(
+        "router-cpu, the same without viewers (RTSP sessions and recording): {:.2} % of one core{}",
+        alone.total(),
+        surprises(&alone, false, true)
+    );
+    println!("  {}", alone.detail(0));
     for id in IDS {
         for _ in 0..2 {
             viewers.add(&server.ws_url(&format!("/{id}/video"))).await;
