@@ -11,7 +11,7 @@
 #
 # Scenarios of `live`: latency (MJPEG glass-to-glass through the media router, through FFmpeg
 # reading RTSP, and FFmpeg alone), server-latency, cpu, rss, first-picture, cold-start, and the
-# media router's (issue 11, ~3.5 min together): router-cpu (process-tree CPU of 4 recording
+# media router's (issue 11, ~3 min together): router-cpu (process-tree CPU of 4 recording
 # cameras with H.264 viewers only, and the rtsp_client "ffmpeg" setup before it),
 # idle-camera-cpu, h264-latency (the /video passthrough decoded by FFmpeg at the client),
 # first-jpeg (from an idle transcoder: MJPEG WebSocket and snapshot), first-h264; by name:
