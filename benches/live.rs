@@ -7,6 +7,9 @@
 //! Everything runs the real `panelcam` binary (config.json `{}`: the shipped defaults, with a
 //! private HLS spool) against the RTSP test camera (1280x720 H.264 at 25 fps) with the issue's
 //! camera file (640 px wide MJPEG at 10 fps); see each module for what exactly is measured.
+//! The camera file leaves `rtsp_client` at its default since issue 11 (panelcam's RTSP client,
+//! the media router: H.264 passed through, JPEGs from an on-demand transcoder); the scenarios
+//! about FFmpeg's RTSP input and the "before" numbers set `"rtsp_client": "ffmpeg"`.
 //! `PANELCAM_BIN=<path>` runs a prebuilt binary instead of cargo's (e.g. a musl release build),
 //! `PANELCAM_RUNNER=qemu-aarch64-static` runs it under an emulator; FFmpeg is the host's.
 //! `BENCH_SECONDS` (default 30) scales every measuring time; `BENCH_CONFIG='{...}'` merges
@@ -25,10 +28,16 @@ mod common;
 mod ffmpeg_options;
 #[path = "live/first_picture.rs"]
 mod first_picture;
+#[path = "live/h264_latency.rs"]
+mod h264_latency;
 #[path = "live/latency.rs"]
 mod latency;
 #[path = "live/resources.rs"]
 mod resources;
+#[path = "live/router_cpu.rs"]
+mod router_cpu;
+#[path = "live/router_first.rs"]
+mod router_first;
 #[path = "live/server_latency.rs"]
 mod server_latency;
 #[path = "live/stall.rs"]
@@ -42,7 +51,7 @@ use std::process::ExitCode;
 
 /// (name, what it measures, part of the default run)
 const SCENARIOS: &[(&str, &str, bool)] = &[
-    ("latency", "glass-to-glass latency through panelcam and through FFmpeg alone (the floor)", true),
+    ("latency", "MJPEG glass-to-glass: media router, FFmpeg reading RTSP, FFmpeg alone (the floor)", true),
     ("server-latency", "FFmpeg stdout -> WebSocket message with 50 clients (fake FFmpeg)", true),
     ("cpu", "panelcam's own CPU, 1 camera, 50 clients", true),
     ("rss", "panelcam's resident memory, 4 cameras, 50 and 200 clients", true),
@@ -52,6 +61,11 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("cold-start", "exec of a fresh panelcam -> first JPEG at a live WebSocket, 10 starts", true),
     ("stop-under-load", "SIGTERM with 4 cameras recording and 50 viewers -> exit, 5 rounds (~2 min)", false),
     ("tls", "WSS vs WS: new-viewer handshake time and CPU; 50 viewers' latency and CPU (~2 min)", false),
+    ("router-cpu", "process-tree CPU, 4 cameras recording, H.264 viewers only; before: rtsp_client ffmpeg", true),
+    ("idle-camera-cpu", "process-tree CPU of a camera nobody watches as MJPEG", true),
+    ("h264-latency", "glass-to-glass of the H.264 passthrough (/video, FFmpeg decoding at the client)", true),
+    ("first-jpeg", "idle transcoder -> first JPEG on a new MJPEG WebSocket, and a snapshot", true),
+    ("first-h264", "time to the first fragment on a new /video WebSocket", true),
 ];
 
 async fn run(name: &str) {
@@ -66,6 +80,11 @@ async fn run(name: &str) {
         "cold-start" => cold_start::cold_start().await,
         "stop-under-load" => stop_under_load::stop_under_load().await,
         "tls" => tls::tls().await,
+        "router-cpu" => router_cpu::router_cpu().await,
+        "idle-camera-cpu" => router_cpu::idle_camera_cpu().await,
+        "h264-latency" => h264_latency::h264_latency().await,
+        "first-jpeg" => router_first::first_jpeg().await,
+        "first-h264" => router_first::first_h264().await,
         _ => unreachable!("checked against SCENARIOS"),
     }
 }

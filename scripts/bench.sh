@@ -9,7 +9,12 @@
 #   scripts/bench.sh latency                  a scenario name alone: passed to every bench
 #   BENCH_SECONDS=10 scripts/bench.sh         shorter measuring times (default 30)
 #
-# Scenarios of `live`: latency, server-latency, cpu, rss, first-picture, cold-start; by name:
+# Scenarios of `live`: latency (MJPEG glass-to-glass through the media router, through FFmpeg
+# reading RTSP, and FFmpeg alone), server-latency, cpu, rss, first-picture, cold-start, and the
+# media router's (issue 11, ~3 min together): router-cpu (process-tree CPU of 4 recording
+# cameras with H.264 viewers only, and the rtsp_client "ffmpeg" setup before it),
+# idle-camera-cpu, h264-latency (the /video passthrough decoded by FFmpeg at the client),
+# first-jpeg (from an idle transcoder: MJPEG WebSocket and snapshot), first-h264; by name:
 # ffmpeg-options, ffmpeg-stall, stop-under-load (~3 min), tls (WSS against WS: new-viewer
 # handshake time and CPU, 50 viewers' latency and CPU; ~2 min, BENCH_TLS_SUITE=CHACHA20 to
 # offer only that cipher suite):

@@ -174,9 +174,24 @@ pub async fn restarts_note(server: &Server, ids: &[&str]) -> String {
     if notes.is_empty() { String::new() } else { format!("  FFMPEG RESTARTED ({})", notes.join("; ")) }
 }
 
-/// panelcam with one camera `cam` on the reference camera, streaming.
+/// panelcam with one camera `cam` on the reference camera, streaming. Since issue 11 that is
+/// panelcam's own RTSP client (H.264 passthrough, JPEGs from the on-demand transcoder).
 pub async fn reference_server(camera: &TestCamera) -> Panelcam {
     start_panelcam(&[("cam", reference_camera_file("/cam", &camera.url("/cam")))]).await
+}
+
+/// [`reference_camera_file`] read by FFmpeg as before issue 11 (`"rtsp_client": "ffmpeg"`:
+/// FFmpeg reads RTSP and makes JPEGs all the time).
+pub fn ffmpeg_camera_file(path: &str, url: &str) -> Value {
+    let mut file = reference_camera_file(path, url);
+    merge(&mut file, json!({"rtsp_client": "ffmpeg"}));
+    file
+}
+
+/// [`reference_server`] with FFmpeg reading the camera ([`ffmpeg_camera_file`]): for the
+/// scenarios about FFmpeg's RTSP input and for the "before" numbers of issue 11.
+pub async fn ffmpeg_reference_server(camera: &TestCamera) -> Panelcam {
+    start_panelcam(&[("cam", ffmpeg_camera_file("/cam", &camera.url("/cam")))]).await
 }
 
 /// The arguments (without the program) of the FFmpeg that panelcam runs for the camera on
@@ -360,6 +375,54 @@ pub fn cpu_ticks(pid: u32) -> u64 {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
     field(14) + field(15)
+}
+
+/// CPU of a process tree in clock ticks: the process itself, and everything below it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TreeTicks {
+    pub own: u64,
+    pub children: u64,
+}
+
+/// [`TreeTicks`] of `pid`: its utime + stime, and for its children the live descendants'
+/// utime + stime plus what the ended ones left in their parents' cutime + cstime. So a child
+/// that starts and ends between two readings (an on-demand FFmpeg) is counted, once.
+pub fn tree_ticks(pid: u32) -> TreeTicks {
+    let own = stat_times(pid);
+    let children = descendants(pid).into_iter().map(|p| stat_times(p).iter().sum::<u64>()).sum::<u64>();
+    TreeTicks { own: own[0] + own[1], children: children + own[2] + own[3] }
+}
+
+/// utime, stime, cutime, cstime of a process (zeros if it is gone).
+fn stat_times(pid: u32) -> [u64; 4] {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let Some((_, rest)) = stat.rsplit_once(')') else { return [0; 4] };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // `rest` starts at field 3 (state); utime, stime, cutime, cstime are fields 14 to 17.
+    let field = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).unwrap_or(0);
+    [field(14), field(15), field(16), field(17)]
+}
+
+/// Every process below `pid` (children, their children, ...).
+pub fn descendants(pid: u32) -> Vec<u32> {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(p) = entry.file_name().to_string_lossy().parse::<u32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
+        let Some((_, rest)) = stat.rsplit_once(')') else { continue };
+        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|f| f.parse::<u32>().ok()) {
+            parents.push((p, ppid));
+        }
+    }
+    let mut found = vec![pid];
+    let mut at = 0;
+    while at < found.len() {
+        let parent = found[at];
+        found.extend(parents.iter().filter(|(_, pp)| *pp == parent).map(|(p, _)| *p));
+        at += 1;
+    }
+    found.remove(0);
+    found
 }
 
 /// Clock ticks per second (`getconf CLK_TCK`, practically always 100 on Linux).

@@ -193,8 +193,9 @@ fn variants() -> Vec<(String, Edit)> {
 pub async fn ffmpeg_options() {
     let measure = scaled(0.5, 5.0);
     let camera = reference_camera(&["--barcode"]).await;
-    // The baseline is what panelcam really runs for the camera file.
-    let server = reference_server(&camera).await;
+    // The baseline is what panelcam really runs for the camera file when FFmpeg
+    // reads RTSP (`"rtsp_client": "ffmpeg"`).
+    let server = ffmpeg_reference_server(&camera).await;
     let base = running_ffmpeg_args(camera.port);
     let server_spool = server.spool.0.clone();
     drop(server);

@@ -35,11 +35,36 @@ pub async fn first_picture() {
 /// One connection: (ms from the complete 101 to the first binary message, ms from the
 /// connect start to it).
 pub async fn one(port: u16) -> Result<(f64, f64), String> {
+    let first = first_message(port, "/cam/live", |opcode, _| opcode == 2).await?;
+    if !first.data.starts_with(&[0xFF, 0xD8]) {
+        return Err("first message is not a JPEG".into());
+    }
+    Ok((first.after_101, first.after_connect))
+}
+
+/// The first message a raw WebSocket client was waiting for.
+pub struct FirstMessage {
+    /// ms from the complete `101` response to the message's last byte.
+    pub after_101: f64,
+    /// ms from the start of the TCP connect to it.
+    pub after_connect: f64,
+    /// Wall-clock ms (`unix_ms`) when it was complete.
+    pub done_unix_ms: f64,
+    pub data: Vec<u8>,
+}
+
+/// Opens a WebSocket on `path` and reads messages until `wanted(opcode, payload)` says this is
+/// the one (text is opcode 1, binary 2). The socket closes when this returns.
+pub async fn first_message(
+    port: u16,
+    path: &str,
+    mut wanted: impl FnMut(u8, &[u8]) -> bool,
+) -> Result<FirstMessage, String> {
     let start = Instant::now();
     let mut s = TcpStream::connect(("127.0.0.1", port)).await.map_err(|e| e.to_string())?;
     s.set_nodelay(true).map_err(|e| e.to_string())?;
     let request = format!(
-        "GET /cam/live HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
     s.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
@@ -59,27 +84,34 @@ pub async fn one(port: u16) -> Result<(f64, f64), String> {
         return Err(format!("no upgrade: {}", String::from_utf8_lossy(&buf[..head_end])));
     }
     buf.drain(..head_end);
-    let mut message = Vec::new();
+    let (mut message, mut message_opcode) = (Vec::new(), 0);
     loop {
         match parse_frame(&buf) {
             Some((fin, opcode, header, len)) => {
                 if opcode < 8 {
+                    if opcode != 0 {
+                        message_opcode = opcode;
+                    }
                     message.extend_from_slice(&buf[header..header + len]);
                 }
                 buf.drain(..header + len);
-                if fin && (opcode == 2 || (opcode == 0 && !message.is_empty())) {
+                if opcode == 8 {
+                    return Err(format!("closed before the wanted message ({path})"));
+                }
+                if fin && opcode < 8 {
                     let done = Instant::now();
-                    if !message.starts_with(&[0xFF, 0xD8]) {
-                        return Err("first message is not a JPEG".into());
+                    if wanted(message_opcode, &message) {
+                        let ms = |t: Instant| done.duration_since(t).as_secs_f64() * 1000.0;
+                        let (after_101, after_connect) = (ms(upgraded), ms(start));
+                        return Ok(FirstMessage { after_101, after_connect, done_unix_ms: unix_ms(), data: message });
                     }
-                    let ms = |t: Instant| done.duration_since(t).as_secs_f64() * 1000.0;
-                    return Ok((ms(upgraded), ms(start)));
+                    message.clear();
                 }
             }
             None => {
                 let n = s.read(&mut chunk).await.map_err(|e| e.to_string())?;
                 if n == 0 {
-                    return Err("closed before the first picture".into());
+                    return Err("closed before the wanted message".into());
                 }
                 buf.extend_from_slice(&chunk[..n]);
             }

@@ -1,6 +1,9 @@
 //! Scenario 1: glass-to-glass latency. The test camera stamps the wall-clock time into every
-//! frame (a barcode); a client decodes it from each JPEG it receives. Measured through panelcam
-//! (one WebSocket client) and for FFmpeg alone with panelcam's exact argv (the floor).
+//! frame (a barcode); a client decodes it from each JPEG it receives. Measured through the
+//! media router (panelcam's RTSP client, the on-demand transcoder fed a delimiter after each
+//! access unit; issue 11), through panelcam with FFmpeg reading RTSP (`"rtsp_client":
+//! "ffmpeg"`, as before issue 11) and for FFmpeg alone with that panelcam's exact argv (the
+//! floor of the FFmpeg path). One WebSocket client on `/cam/live` each.
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -12,7 +15,10 @@ use std::time::{Duration, Instant};
 use crate::common::*;
 use crate::support::harness::{Server, next_binary, ws_connect};
 
+/// Issue 1's target, for panelcam with FFmpeg reading RTSP.
 pub const TARGET: Target = Target { p50: Some(70.0), p99: Some(120.0) };
+/// Issue 11's target for the MJPEG path through the media router.
+pub const ROUTER_TARGET: Target = Target { p50: Some(15.0), p99: None };
 /// Frames of the first seconds are not counted: FFmpeg drains what it buffered while probing.
 pub const WARMUP: Duration = Duration::from_secs(2);
 
@@ -52,14 +58,22 @@ impl Run {
     }
 }
 
-/// `latency`: panelcam, then the FFmpeg floor, one after the other on the same camera.
+/// `latency`: the router, then panelcam with FFmpeg reading RTSP, then FFmpeg alone, one
+/// after the other on the same camera.
 pub async fn glass_to_glass() {
-    let measure = scaled(1.0, 5.0);
+    let measure = scaled(0.5, 5.0);
     let camera = reference_camera(&["--barcode"]).await;
+
     let mut server = reference_server(&camera).await;
+    let mut router = measure_panelcam(&server, measure).await;
+    router.note.push_str(&restarts_note(&server, &["cam"]).await);
+    server.stop().await;
+    drop(server);
+
+    let mut server = ffmpeg_reference_server(&camera).await;
     let server_spool = server.spool.0.clone();
     let args = running_ffmpeg_args(camera.port);
-    println!("  FFmpeg argv (panelcam's, also run alone): {}{}", args.join(" "), bench_config_note());
+    println!("  FFmpeg argv (rtsp_client \"ffmpeg\", also run alone): {}{}", args.join(" "), bench_config_note());
     let mut panelcam = measure_panelcam(&server, measure).await;
     panelcam.note.push_str(&restarts_note(&server, &["cam"]).await);
     server.stop().await;
@@ -69,12 +83,26 @@ pub async fn glass_to_glass() {
     let args = move_spool(&args, &server_spool, &floor_spool.0);
     let floor = tokio::task::spawn_blocking(move || measure_ffmpeg(&args, measure)).await.unwrap();
 
+    let r = print_latency(
+        "glass-to-glass latency (media router, MJPEG WS client)",
+        &router.latencies,
+        Some(ROUTER_TARGET),
+        &router.note(),
+    );
     let a = print_latency(
-        "glass-to-glass latency (panelcam, WS client)",
+        "glass-to-glass latency (rtsp_client \"ffmpeg\", MJPEG WS client)",
         &panelcam.latencies,
         Some(TARGET),
         &panelcam.note(),
     );
+    if let (Some(r), Some(a)) = (r, a) {
+        println!(
+            "media router against FFmpeg reading RTSP: p50 {:+.1} ms  p99 {:+.1} ms  (load {})",
+            r.p50 - a.p50,
+            r.p99 - a.p99,
+            loadavg()
+        );
+    }
     match floor {
         Ok(floor) => {
             let b = print_latency(
@@ -85,7 +113,7 @@ pub async fn glass_to_glass() {
             );
             if let (Some(a), Some(b)) = (a, b) {
                 println!(
-                    "panelcam adds to FFmpeg: p50 {:+.1} ms  p99 {:+.1} ms  (load {})",
+                    "panelcam (rtsp_client \"ffmpeg\") adds to FFmpeg: p50 {:+.1} ms  p99 {:+.1} ms  (load {})",
                     a.p50 - b.p50,
                     a.p99 - b.p99,
                     loadavg()

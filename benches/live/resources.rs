@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::task::JoinHandle;
 
 use crate::common::*;
-use crate::support::harness::{ffmpeg_pids_for, next_binary, rss_kib, ws_connect};
+use crate::support::harness::{comm, next_binary, rss_kib, ws_connect};
 
 pub const CPU_TARGET_PERCENT: f64 = 3.0;
 pub const RSS_TARGET_MIB: f64 = 15.0;
@@ -61,7 +61,8 @@ pub async fn cpu() {
     tokio::time::sleep(Duration::from_secs(3)).await;
 
     let pid = server.pid();
-    let ffmpeg = ffmpeg_pids_for(camera.port);
+    // The FFmpeg under panelcam: since issue 11 the on-demand transcoder, fed over a pipe.
+    let ffmpeg: Vec<u32> = descendants(pid).into_iter().filter(|p| comm(*p) == "ffmpeg").collect();
     let ticks = |pids: &[u32]| pids.iter().map(|p| cpu_ticks(*p)).sum::<u64>();
     let (pc0, ff0, (f0, b0), t0) = (cpu_ticks(pid), ticks(&ffmpeg), viewers.counts(), Instant::now());
     tokio::time::sleep(scaled(1.0, 5.0)).await;

@@ -19,7 +19,8 @@ const EVERY: Duration = Duration::from_millis(600);
 
 pub async fn ffmpeg_stall() {
     let camera = reference_camera(&[]).await;
-    let server = reference_server(&camera).await;
+    // FFmpeg reading RTSP (`"rtsp_client": "ffmpeg"`), found by the camera's port below.
+    let server = ffmpeg_reference_server(&camera).await;
     let mut ws = ws_connect(&server.ws_url("/cam/live")).await.expect("connect to /cam/live");
     let frames = Arc::new(AtomicU64::new(0));
     let counter = frames.clone();
