@@ -27,6 +27,10 @@ const RING: usize = 32;
 /// with a 60 s GOP must not hold a minute of video in the panel's memory.
 const GOP_MAX_UNITS: usize = 600;
 const GOP_MAX_BYTES: usize = 16 << 20;
+/// The recording thread is woken once per GOP, not once per picture: it only writes when a
+/// segment is complete, which is at a keyframe, and each wakeup costs a futex round trip
+/// (docs/benchmarks.md, "Media router"). A longer GOP is handed over in pieces of this many.
+const RECORD_BATCH: usize = 250;
 /// Frame duration assumed before two units have been seen (25 fps).
 const DEFAULT_DURATION: u32 = 3600;
 
@@ -96,8 +100,10 @@ struct State {
     last_duration: u32,
     sequence: u32,
     generation: u64,
-    /// The recording's feed: every unit, in order (a bounded queue to its own thread).
-    recorder: Option<std::sync::mpsc::SyncSender<Arc<Unit>>>,
+    /// The recording's feed: every unit, in order, in batches that end at a keyframe (a
+    /// bounded queue to its own thread).
+    recorder: Option<std::sync::mpsc::SyncSender<Vec<Arc<Unit>>>>,
+    record_batch: Vec<Arc<Unit>>,
 }
 
 pub struct Hub {
@@ -205,23 +211,36 @@ impl Hub {
             st.gop.clear();
             st.gop_bytes = 0;
         }
-        if let Some(tx) = &st.recorder
-            && let Err(std::sync::mpsc::TrySendError::Full(_)) = tx.try_send(unit.clone())
-        {
-            self.stats.recorder_dropped.fetch_add(1, Relaxed);
+        if st.recorder.is_some() {
+            st.record_batch.push(unit.clone());
+            if unit.au.keyframe || st.record_batch.len() >= RECORD_BATCH {
+                self.hand_to_recorder(&mut st);
+            }
         }
         if self.units.receiver_count() > 0 {
             let _ = self.units.send(unit);
         }
     }
 
-    /// Ends the recording feed: its thread writes what it has and exits.
+    fn hand_to_recorder(&self, st: &mut State) {
+        let batch = std::mem::take(&mut st.record_batch);
+        if let Some(tx) = &st.recorder
+            && !batch.is_empty()
+            && let Err(std::sync::mpsc::TrySendError::Full(lost)) = tx.try_send(batch)
+        {
+            self.stats.recorder_dropped.fetch_add(lost.len() as u64, Relaxed);
+        }
+    }
+
+    /// Ends the recording feed: its thread gets what is pending, writes it and exits.
     pub fn stop_recording(&self) {
-        self.state().recorder = None;
+        let mut st = self.state();
+        self.hand_to_recorder(&mut st);
+        st.recorder = None;
     }
 
     /// Every unit from now on also goes to `tx` (the recording thread), until it hangs up.
-    pub fn record_to(&self, tx: std::sync::mpsc::SyncSender<Arc<Unit>>) {
+    pub fn record_to(&self, tx: std::sync::mpsc::SyncSender<Vec<Arc<Unit>>>) {
         self.state().recorder = Some(tx);
     }
 

@@ -14,8 +14,8 @@ use super::segmenter::Segmenter;
 use crate::util::now_ms;
 use crate::video::camera::SegmentOutput;
 
-/// Units queued for the thread: 40 s at 25 fps, far more than a tmpfs write takes.
-const QUEUE: usize = 1024;
+/// Batches (about one GOP each) queued for the thread: far more than a tmpfs write takes.
+const QUEUE: usize = 64;
 
 /// Starts the recording thread; it ends (writing the last partial segment) when the hub
 /// stops feeding it ([`Hub::stop_recording`]).
@@ -25,7 +25,7 @@ pub fn spawn(hub: &Hub, output: SegmentOutput, camera: String) -> std::io::Resul
     std::thread::Builder::new().name(format!("segments-{camera}")).spawn(move || run(rx, output, camera))
 }
 
-fn run(units: Receiver<Arc<Unit>>, output: SegmentOutput, camera: String) {
+fn run(batches: Receiver<Vec<Arc<Unit>>>, output: SegmentOutput, camera: String) {
     let mut current: Option<(u64, u64, Segmenter)> = None;
     let mut errors = 0u64;
     let mut report = |what: &str, e: std::io::Error| {
@@ -34,7 +34,7 @@ fn run(units: Receiver<Arc<Unit>>, output: SegmentOutput, camera: String) {
             warn!(camera = %camera, errors, "recording to the spool {}: {what}: {e}", output.dir.display());
         }
     };
-    while let Ok(unit) = units.recv() {
+    for unit in batches.iter().flatten() {
         let same_session = current.as_ref().is_some_and(|(session, _, _)| *session == unit.session);
         if !same_session {
             if let Some((_, _, mut old)) = current.take()

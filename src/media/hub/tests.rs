@@ -109,7 +109,12 @@ fn the_recording_feed_gets_every_unit_in_order() {
         hub.publish(Event::Unit(unit(i * 3600, i % 10 == 0)));
     }
     hub.stop_recording();
-    let times: Vec<u64> = rx.iter().map(|u| u.decode_time).collect();
+    let batches: Vec<Vec<Arc<Unit>>> = rx.iter().collect();
+    // Batches end at a keyframe (the segment before it is complete), the rest comes at the stop.
+    let sizes: Vec<usize> = batches.iter().map(Vec::len).collect();
+    assert_eq!(sizes, [1, 10, 9]);
+    assert!(batches[1].last().unwrap().au.keyframe);
+    let times: Vec<u64> = batches.iter().flatten().map(|u| u.decode_time).collect();
     assert_eq!(times, (0..20).map(|i| i * 3600).collect::<Vec<_>>());
 }
 
