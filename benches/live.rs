@@ -17,6 +17,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "live/browser.rs"]
+mod browser;
 #[path = "live/cold_start.rs"]
 mod cold_start;
 #[path = "live/common.rs"]
@@ -52,6 +54,9 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("cold-start", "exec of a fresh panelcam -> first JPEG at a live WebSocket, 10 starts", true),
     ("stop-under-load", "SIGTERM with 4 cameras recording and 50 viewers -> exit, 5 rounds (~2 min)", false),
     ("tls", "WSS vs WS: new-viewer handshake time and CPU; 50 viewers' latency and CPU (~2 min)", false),
+    ("browser-webcodecs", "glass-to-glass latency in headless Chromium through WebCodecs (~30 s)", true),
+    ("browser-mse", "glass-to-glass latency and its drift in Chromium through Media Source (~70 s)", true),
+    ("browser-first-picture", "Chromium: navigation -> first H.264 picture drawn, 10 rounds (~30 s)", true),
 ];
 
 async fn run(name: &str) {
@@ -66,6 +71,9 @@ async fn run(name: &str) {
         "cold-start" => cold_start::cold_start().await,
         "stop-under-load" => stop_under_load::stop_under_load().await,
         "tls" => tls::tls().await,
+        "browser-webcodecs" => browser::webcodecs().await,
+        "browser-mse" => browser::mse().await,
+        "browser-first-picture" => browser::first_picture().await,
         _ => unreachable!("checked against SCENARIOS"),
     }
 }
