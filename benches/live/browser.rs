@@ -10,7 +10,8 @@
 //! * `browser-mse`: the same through Media Source (`?mode=mse`): on each
 //!   `requestVideoFrameCallback` the `<video>` is drawn into an `OffscreenCanvas` and decoded.
 //!   Also the drift of that latency over the run (first vs last window's p50) and the MSE
-//!   buffer (`buffered.end - currentTime`) per picture. `BENCH_MSE_SECONDS` (default 60).
+//!   buffer (`buffered.end - currentTime`) per picture. `BENCH_MSE_SECONDS` (default 60),
+//!   `BENCH_MSE_LATENCY` (the page's `?latency=`, the player's maxLatency in s).
 //! * `browser-first-picture`: navigation start -> first decoded picture drawn (auto mode),
 //!   measured in the page with `performance.now()` by a script installed before navigation.
 //!
@@ -292,7 +293,12 @@ pub async fn mse() {
         .and_then(|s| s.parse::<f64>().ok())
         .filter(|s| *s > 0.0)
         .map_or_else(|| scaled(2.0, 10.0), Duration::from_secs_f64);
-    let (got, note) = measure("?mode=mse", "mse", MSE_JS, seconds).await;
+    // BENCH_MSE_LATENCY=<s>: the page's `?latency=` (the player's maxLatency, default 0.5 s).
+    let query = match std::env::var("BENCH_MSE_LATENCY") {
+        Ok(s) if !s.trim().is_empty() => format!("?mode=mse&latency={}", s.trim()),
+        _ => "?mode=mse".to_string(),
+    };
+    let (got, note) = measure(&query, "mse", MSE_JS, seconds).await;
     let secs = seconds.as_secs_f64();
     let dropped = got.samples.last().and_then(|s| s.get(4).copied()).unwrap_or(0.0);
     let note = got.note(secs, &format!(", {dropped} frames dropped by the <video> since it started")) + &note;
@@ -314,10 +320,18 @@ fn drift(got: &Collected, secs: f64) {
     let Some(t0) = got.samples.first().map(|s| s[0]) else { return };
     let window = if secs >= 180.0 { 60.0 } else { secs / 3.0 } * 1000.0;
     let end = t0 + secs * 1000.0;
-    let p50_between = |from: f64, to: f64| {
-        let v: Vec<f64> = got.samples.iter().filter(|s| s[0] >= from && s[0] < to).map(|s| s[1]).collect();
+    // p50 of column `i` over the samples taken in [from, to).
+    let p50_of = |i: usize, from: f64, to: f64| {
+        let v: Vec<f64> = got
+            .samples
+            .iter()
+            .filter(|s| s[0] >= from && s[0] < to)
+            .filter_map(|s| s.get(i).copied())
+            .filter(|v| *v >= 0.0)
+            .collect();
         Summary::of(&v).map(|s| (s.p50, s.n))
     };
+    let p50_between = |from: f64, to: f64| p50_of(1, from, to);
     let (Some((first, n1)), Some((last, n2))) = (p50_between(t0, t0 + window), p50_between(end - window, end + 5000.0))
     else {
         println!("latency drift: NOT ENOUGH SAMPLES");
@@ -334,11 +348,14 @@ fn drift(got: &Collected, secs: f64) {
         verdict(d.abs() <= DRIFT_LIMIT_MS)
     );
     if secs >= 120.0 {
-        let minutes: Vec<String> = (0..(secs / 60.0).ceil() as usize)
-            .filter_map(|m| p50_between(t0 + m as f64 * 60_000.0, t0 + (m + 1) as f64 * 60_000.0))
-            .map(|(p, _)| format!("{p:.0}"))
-            .collect();
-        println!("  p50 per minute (ms): {}", minutes.join(" "));
+        // The latency and the MSE buffer ahead of the playhead, minute by minute.
+        for (i, what) in [(1, "latency"), (3, "MSE buffer ahead of the playhead")] {
+            let minutes: Vec<String> = (0..(secs / 60.0).ceil() as usize)
+                .filter_map(|m| p50_of(i, t0 + m as f64 * 60_000.0, t0 + (m + 1) as f64 * 60_000.0))
+                .map(|(p, _)| format!("{p:.0}"))
+                .collect();
+            println!("  {what}, p50 per minute (ms): {}", minutes.join(" "));
+        }
     }
 }
 
