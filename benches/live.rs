@@ -20,6 +20,8 @@
 #[path = "../tests/support/mod.rs"]
 mod support;
 
+#[path = "live/browser.rs"]
+mod browser;
 #[path = "live/cold_start.rs"]
 mod cold_start;
 #[path = "live/common.rs"]
@@ -66,6 +68,9 @@ const SCENARIOS: &[(&str, &str, bool)] = &[
     ("h264-latency", "glass-to-glass of the H.264 passthrough (/video, FFmpeg decoding at the client)", true),
     ("first-jpeg", "idle transcoder -> first JPEG on a new MJPEG WebSocket, and a snapshot", true),
     ("first-h264", "time to the first fragment on a new /video WebSocket", true),
+    ("browser-webcodecs", "glass-to-glass latency in headless Chromium through WebCodecs (~30 s)", true),
+    ("browser-mse", "glass-to-glass latency and its drift in Chromium through Media Source (~70 s)", true),
+    ("browser-first-picture", "Chromium: navigation -> first H.264 picture drawn, 10 rounds (~30 s)", true),
 ];
 
 async fn run(name: &str) {
@@ -85,6 +90,9 @@ async fn run(name: &str) {
         "h264-latency" => h264_latency::h264_latency().await,
         "first-jpeg" => router_first::first_jpeg().await,
         "first-h264" => router_first::first_h264().await,
+        "browser-webcodecs" => browser::webcodecs().await,
+        "browser-mse" => browser::mse().await,
+        "browser-first-picture" => browser::first_picture().await,
         _ => unreachable!("checked against SCENARIOS"),
     }
 }

@@ -19,6 +19,10 @@
 # handshake time and CPU, 50 viewers' latency and CPU; ~2 min, BENCH_TLS_SUITE=CHACHA20 to
 # offer only that cipher suite):
 #   scripts/bench.sh live tls
+# Issue 11 in headless Chromium (/usr/bin/chromium; default scenarios, ~2.5 min together):
+# browser-webcodecs (glass-to-glass through WebCodecs), browser-mse (through Media Source, and
+# the drift of that latency; BENCH_MSE_SECONDS, default 60), browser-first-picture:
+#   BENCH_MSE_SECONDS=600 scripts/bench.sh live browser-mse
 # Experiment knobs (see benches/live/*.rs): BENCH_CONFIG, BENCH_CAMERA_ARGS, BENCH_CAMERA_FFMPEG,
 # BENCH_CAMERA_EXTRA, BENCH_VARIANTS, BENCH_EXTRA_INPUT, BENCH_EXTRA_OUTPUT.
 # RSS with every issue-9 feature on (MQTT with a picture per frame, frame storage, metrics):

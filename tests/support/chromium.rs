@@ -462,6 +462,12 @@ impl Page {
         self.conn.call(Some(&self.session), method, params).await
     }
 
+    /// A raw CDP command in this page's session, for what the helpers here do not cover
+    /// (e.g. `Page.addScriptToEvaluateOnNewDocument` before a `Page.navigate`).
+    pub async fn command(&self, method: &str, params: Value) -> Result<Value, String> {
+        self.call(method, params).await
+    }
+
     fn events<T>(&self, read: impl FnOnce(&PageEvents) -> T) -> Option<T> {
         self.conn.pages.lock().unwrap().get(&self.session).map(read)
     }
