@@ -122,6 +122,10 @@
   // one comes later than the last one's duration says, which Media Source takes for a
   // discontinuity and then drops every picture up to the next keyframe (a frozen picture for up
   // to a GOP per loss).
+  // The lag behind the newest appended picture that Media Source playback is pulled back to.
+  const LAG_HIGH_S = 0.12;
+  const LAG_LOW_S = 0.06;
+
   class VideoSink {
     constructor(video, events, maxLatency) {
       this.video = video;
@@ -132,6 +136,7 @@
       this.codec = null;
       this.needKey = false;
       this.held = null; // the newest picture, appended when the next one arrives
+      this.catchingUp = false; // playing at 1.1x to close a lag (keepLive)
       this.trimmedAt = 0;
       video.muted = true;
       video.autoplay = true;
@@ -231,8 +236,13 @@
       if (behind > this.maxLatency || v.currentTime < ranges.start(ranges.length - 1)) {
         v.currentTime = Math.max(end - 0.05, ranges.start(ranges.length - 1));
       }
-      // Close small lags by playing a little faster instead of jumping.
-      v.playbackRate = behind > this.maxLatency / 2 ? 1.1 : 1;
+      // Close small lags by playing a little faster instead of jumping, down to about two
+      // frames behind the newest appended picture. Left alone, a lag the player picked up at
+      // start or in a stall stays for good (measured: 190-200 ms for the whole run on a quiet
+      // machine; docs/benchmarks.md, "Media router in the browser").
+      if (behind > LAG_HIGH_S) this.catchingUp = true;
+      else if (behind < LAG_LOW_S) this.catchingUp = false;
+      v.playbackRate = this.catchingUp ? 1.1 : 1;
       if (v.paused && v.readyState >= 2) v.play().catch(() => {});
       this.events.shown(v.videoWidth, v.videoHeight);
       if (performance.now() - this.trimmedAt > 3000) {
