@@ -288,4 +288,33 @@ mod tests {
             ]
         );
     }
+
+    proptest::proptest! {
+        /// Whatever a camera (or anyone who can reach the UDP port) sends: no panic, and
+        /// nothing leaves before parameter sets, nor a first unit that is not a keyframe.
+        #[test]
+        fn hostile_packets_never_panic_and_keep_the_order_of_events(
+            packets in proptest::collection::vec(proptest::collection::vec(proptest::prelude::any::<u8>(), 0..64), 0..80),
+            h265 in proptest::prelude::any::<bool>(),
+            window in 0usize..9,
+        ) {
+            let codec = if h265 { Codec::H265 } else { Codec::H264 };
+            let mut stream = Stream::new(codec, 96, None, window);
+            let mut events = Vec::new();
+            let t0 = Instant::now();
+            for (i, mut p) in packets.into_iter().enumerate() {
+                // Half of them look like RTP of the right payload type, so they get past the header.
+                if i % 2 == 0 && p.len() >= 2 {
+                    p[0] = 0x80;
+                    p[1] = (p[1] & 0x80) | 96;
+                }
+                stream.push(Bytes::from(p), t0, 0, &mut |e| events.push(e));
+            }
+            let first_unit = events.iter().position(|e| matches!(e, Event::Unit(_)));
+            if let Some(i) = first_unit {
+                proptest::prop_assert!(events[..i].iter().any(|e| matches!(e, Event::Params(_))));
+                proptest::prop_assert!(matches!(&events[i], Event::Unit(u) if u.keyframe));
+            }
+        }
+    }
 }
