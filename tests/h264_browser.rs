@@ -285,9 +285,12 @@ async fn heavy_h264_keeps_playing_through_udp_loss_and_reordering() {
             assert_eq!((&p["mode"], &p["state"]), (&json!(mode), &json!("connected")), "step {step}: {p}");
             let n = p["frames"].as_u64().unwrap();
             if step > 0 {
-                // 25 fps from the camera; loss may cost a picture or a GOP, not more.
+                // 25 fps from the camera, steps of about 2 s: a frozen picture would be 0-1 new
+                // pictures. With 3 % of the packets lost, about a third of the pictures are lost
+                // too (one is ~10 packets, and the one after a gap goes with it), and a decoder
+                // may wait for the next keyframe: 8 in a step was seen in CI under load.
                 assert!(
-                    n >= frames[i] + 10,
+                    n >= frames[i] + 5,
                     "{mode}, step {step}: {} → {n} pictures; console {:?}; video {:?}",
                     frames[i],
                     page.console_messages().await,
